@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The demo: a fresh palm_demo database, migrated, and palmdb's view of it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-postgres.sh
+cargo build --release --quiet
+palmdb=./target/release/palmdb
+export DATABASE_URL=${DEMO_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/palm_demo}
+
+step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+
+psql -h 127.0.0.1 -U postgres -d postgres -qc "DROP DATABASE IF EXISTS palm_demo WITH (FORCE)" -c "CREATE DATABASE palm_demo"
+step palmdb migrate
+$palmdb migrate
+step palmdb migrate status
+$palmdb migrate status

@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Makes sure a PostgreSQL server is installed, running and reachable at 127.0.0.1:5432 on a
+# Debian machine, with what the tests need; safe to run again and again.
+#   - installs postgresql (and the C libraries palmdb builds against) with apt if absent
+#   - creates and starts the cluster if it is down, with ssl=on (TLS tests)
+#   - lets local connections in as `postgres` without a password (a test machine's setup)
+#   - members of the role palmdb_password_auth must log in with a password (auth tests)
+set -euo pipefail
+
+log() { echo "ensure-postgres: $*" >&2; }
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+apt_updated=0
+need_packages=()
+command -v pg_ctlcluster >/dev/null 2>&1 || need_packages+=(postgresql postgresql-contrib)
+dpkg -s libssl-dev >/dev/null 2>&1 || need_packages+=(libssl-dev)
+command -v pkg-config >/dev/null 2>&1 || need_packages+=(pkg-config)
+if [ ${#need_packages[@]} -gt 0 ]; then
+  log "installing ${need_packages[*]}"
+  as_root apt-get update -qq && apt_updated=1
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
+fi
+export apt_updated
+
+version=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -n 1 || true)
+if [ -z "$version" ]; then
+  version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
+  log "creating cluster $version/main"
+  as_root pg_createcluster "$version" main >/dev/null
+fi
+conf_dir=/etc/postgresql/$version/main
+hba=$conf_dir/pg_hba.conf
+
+set_conf() { # name value: append to conf.d so package upgrades keep the main file clean
+  mkdir -p "$conf_dir/conf.d"
+  local file=$conf_dir/conf.d/50-palmdb-tests.conf
+  touch "$file"
+  grep -q "^$1 " "$file" 2>/dev/null && sed -i "/^$1 /d" "$file"
+  echo "$1 = $2" >>"$file"
+}
+if ! grep -Rqs "^ssl *= *on" "$conf_dir/postgresql.conf" "$conf_dir/conf.d"; then
+  set_conf ssl on
+fi
+if ! grep -Rqs "^listen_addresses" "$conf_dir/postgresql.conf" "$conf_dir/conf.d"; then
+  set_conf listen_addresses "'127.0.0.1'"
+fi
+
+changed_hba=0
+if ! grep -q "palmdb_password_auth" "$hba"; then
+  # First matching line wins: password logins for the auth tests go before any trust line.
+  sed -i "1i host all +palmdb_password_auth 127.0.0.1/32 scram-sha-256 # palmdb tests" "$hba"
+  changed_hba=1
+fi
+if ! grep -Eq "^host +all +all +127.0.0.1/32 +trust" "$hba"; then
+  echo "host all all 127.0.0.1/32 trust # palmdb tests: local test server only" >>"$hba"
+  changed_hba=1
+fi
+
+if ! pg_ctlcluster "$version" main status >/dev/null 2>&1; then
+  log "starting cluster $version/main"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+elif [ $changed_hba = 1 ]; then
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload
+fi
+
+for _ in $(seq 1 60); do
+  if pg_isready -q -h 127.0.0.1 -p 5432; then break; fi
+  sleep 0.5
+done
+pg_isready -q -h 127.0.0.1 -p 5432 || { log "PostgreSQL did not start; see /var/log/postgresql/"; exit 1; }
+
+# The hba change above may have been made while the server ran: make sure it is read.
+if [ $changed_hba = 1 ]; then as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true; fi
+
+psql -h 127.0.0.1 -U postgres -d postgres -qAtc \
+  "DO \$\$ BEGIN
+     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'palmdb_password_auth') THEN
+       CREATE ROLE palmdb_password_auth NOLOGIN;
+     END IF;
+   END \$\$;" >/dev/null
+log "PostgreSQL $version is running at 127.0.0.1:5432"

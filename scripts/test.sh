@@ -1,0 +1,7 @@
+#!/usr/bin/env bash
+# The test suite: unit tests and integration tests against a real PostgreSQL (each test
+# creates its own database and drops it). Usage: scripts/test.sh [cargo test args...]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/ensure-postgres.sh
+cargo test --all-targets "$@"

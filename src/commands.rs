@@ -1,0 +1,61 @@
+//! Runs one parsed command: turns CLI arguments into module options, calls the module, and
+//! prints its result. Returns the exit code for commands that check something.
+
+use anyhow::Result;
+
+use crate::cli::{Cli, Command, MigrateAction, MigrateArgs, SourceArgs};
+use crate::connect::{self, ConnectSettings};
+use crate::error::ExitCode;
+use crate::migrate::{self, history::Timeouts, source::Source, MigrateOptions};
+
+/// Whether a command reports a state (Nagios exit codes, 3 on errors) or performs an action.
+pub fn is_checking(cli: &Cli) -> bool {
+    matches!(
+        &cli.command,
+        Command::Migrate(MigrateArgs {
+            action: Some(MigrateAction::Status(_)),
+            ..
+        })
+    )
+}
+
+pub async fn run(cli: Cli) -> Result<ExitCode> {
+    let settings = connect::settings(cli.database_url.as_deref())?;
+    match cli.command {
+        Command::Migrate(args) => migrate_command(&settings, args).await,
+    }
+}
+
+fn source(args: &SourceArgs) -> Source {
+    Source {
+        migrations_dir: args.migrations_dir.clone(),
+        sql_dir: args.sql_dir.clone(),
+    }
+}
+
+async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Result<ExitCode> {
+    match args.action {
+        Some(MigrateAction::Status(status_args)) => {
+            let report = migrate::status(settings, &source(&status_args.source)).await?;
+            if status_args.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(report.exit_code())
+        }
+        None => {
+            let options = MigrateOptions {
+                source: source(&args.source),
+                dry_run: args.dry_run,
+                lock_wait: args.lock_wait,
+                timeouts: Timeouts {
+                    lock_timeout: args.lock_timeout,
+                    statement_timeout: args.statement_timeout,
+                },
+            };
+            migrate::migrate(settings, &options, &mut std::io::stdout()).await?;
+            Ok(ExitCode::Ok)
+        }
+    }
+}

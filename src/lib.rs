@@ -1,0 +1,12 @@
+//! palmdb keeps a production PostgreSQL database fast, healthy and recoverable.
+//!
+//! The logic lives in SQL (`migrations/` and `sql/`); this crate is the runner around it:
+//! migrations, reports, and streaming backups. `main.rs` only parses the command line and
+//! maps errors to exit codes.
+
+pub mod cli;
+pub mod commands;
+pub mod connect;
+pub mod duration;
+pub mod error;
+pub mod migrate;

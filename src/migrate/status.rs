@@ -1,0 +1,123 @@
+//! `palmdb migrate status`: applied and pending migrations, changed sql/ objects and INVALID
+//! indexes, for people and (with `--json`) for scripts. Reads only.
+
+use anyhow::Result;
+use serde::Serialize;
+
+use super::no_transaction::{self, InvalidIndex};
+use super::plan::{self, AppliedMigration, Drift, PendingMigration};
+use super::source::Source;
+use crate::connect::ConnectSettings;
+use crate::error::ExitCode;
+
+/// The status report; its JSON form is a contract for scripts.
+#[derive(Debug, Serialize)]
+pub struct StatusReport {
+    pub database: String,
+    /// `up_to_date`, `pending` or `drift`.
+    pub status: &'static str,
+    pub current_version: Option<i32>,
+    pub applied: Vec<AppliedMigration>,
+    pub pending: Vec<PendingMigration>,
+    pub drift: Vec<Drift>,
+    pub changed_objects: Vec<String>,
+    pub invalid_indexes: Vec<InvalidIndex>,
+}
+
+impl StatusReport {
+    pub fn exit_code(&self) -> ExitCode {
+        match self.status {
+            "up_to_date" => ExitCode::Ok,
+            "pending" => ExitCode::Warning,
+            _ => ExitCode::Critical,
+        }
+    }
+
+    pub fn render_text(&self) -> String {
+        let mut text = String::new();
+        let line = |text: &mut String, key: &str, value: String| {
+            text.push_str(&format!("{key:<11}{value}\n"));
+        };
+        line(&mut text, "database", self.database.clone());
+        line(
+            &mut text,
+            "version",
+            match (self.current_version, self.applied.last()) {
+                (Some(v), Some(a)) => format!("{v} ({}), {} applied", a.name, self.applied.len()),
+                _ => "none applied".to_string(),
+            },
+        );
+        line(
+            &mut text,
+            "pending",
+            if self.pending.is_empty() {
+                "none".to_string()
+            } else {
+                self.pending.iter().map(|p| p.file.clone()).collect::<Vec<_>>().join(", ")
+            },
+        );
+        line(
+            &mut text,
+            "sql/",
+            if self.changed_objects.is_empty() {
+                "up to date".to_string()
+            } else {
+                format!("changed: {}", self.changed_objects.join(", "))
+            },
+        );
+        line(
+            &mut text,
+            "indexes",
+            if self.invalid_indexes.is_empty() {
+                "all valid".to_string()
+            } else {
+                self.invalid_indexes
+                    .iter()
+                    .map(|i| format!("{}.{} INVALID", i.schema, i.index))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            },
+        );
+        if !self.drift.is_empty() {
+            line(&mut text, "drift", plan::describe_drift(&self.drift));
+        }
+        line(
+            &mut text,
+            "status",
+            match self.status {
+                "up_to_date" => "UP TO DATE".to_string(),
+                "pending" => "PENDING: run palmdb migrate".to_string(),
+                _ => "DRIFT: applied migrations were changed".to_string(),
+            },
+        );
+        text
+    }
+}
+
+/// Builds the status report without changing anything.
+pub async fn status(settings: &ConnectSettings, source: &Source) -> Result<StatusReport> {
+    let client = settings
+        .with_application_name("palmdb migrate status")
+        .connect()
+        .await?;
+    let plan = plan::build(&client, source).await?;
+    let invalid_indexes = no_transaction::invalid_indexes(&client).await?;
+    let status = if !plan.drift.is_empty() {
+        "drift"
+    } else if plan.pending.is_empty() && plan.changed_objects.is_empty() && invalid_indexes.is_empty()
+    {
+        "up_to_date"
+    } else {
+        "pending"
+    };
+    Ok(StatusReport {
+        database: settings.database().to_string(),
+        status,
+        current_version: plan.current_version(),
+        pending: plan.pending_summary(),
+        changed_objects: plan.changed_objects.iter().map(|o| o.path.clone()).collect(),
+        applied: plan.applied,
+        drift: plan.drift,
+        invalid_indexes,
+    })
+}

@@ -1,0 +1,187 @@
+//! Shared helpers for the integration tests: a fresh database per test, dropped afterwards,
+//! and the real `palmdb` binary run against it.
+//!
+//! The server comes from `PALMDB_TEST_ADMIN_URL`, else `DATABASE_URL`, else the local one at
+//! 127.0.0.1:5432 as `postgres` (what `scripts/ensure-postgres.sh` sets up).
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio_postgres::{Client, NoTls};
+
+static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// URL of a database on the test server that may create and drop databases.
+pub fn admin_url() -> String {
+    std::env::var("PALMDB_TEST_ADMIN_URL")
+        .or_else(|_| std::env::var("DATABASE_URL"))
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".to_string())
+}
+
+/// The admin URL pointed at another database.
+pub fn url_for(database: &str) -> String {
+    let mut url = url::Url::parse(&admin_url()).expect("admin URL must be a postgres:// URL");
+    url.set_path(&format!("/{database}"));
+    url.to_string()
+}
+
+/// Runs async work on its own runtime, in its own thread, from sync or async code alike.
+pub fn block_on<F, T>(future: F) -> T
+where
+    F: std::future::Future<Output = T> + Send + 'static,
+    T: Send + 'static,
+{
+    std::thread::spawn(move || {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime")
+            .block_on(future)
+    })
+    .join()
+    .expect("test helper thread panicked")
+}
+
+pub async fn connect(url: &str) -> Client {
+    let (client, connection) = tokio_postgres::connect(url, NoTls)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to the test server: {e}"));
+    tokio::spawn(connection);
+    client
+}
+
+/// A database created for one test and dropped when the value is dropped.
+pub struct TestDb {
+    pub name: String,
+    pub url: String,
+}
+
+impl TestDb {
+    /// A new, empty database named after the test.
+    pub fn new(tag: &str) -> TestDb {
+        let n = COUNTER.fetch_add(1, Ordering::SeqCst);
+        let mut name = format!(
+            "palmdb_t_{}_{}_{}",
+            tag.to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            std::process::id(),
+            n
+        );
+        name.truncate(63);
+        let create = format!("CREATE DATABASE \"{name}\"");
+        block_on(async move {
+            let admin = connect(&admin_url()).await;
+            admin.batch_execute(&create).await.expect("create test database");
+        });
+        TestDb {
+            url: url_for(&name),
+            name,
+        }
+    }
+
+    /// A new database with palmdb's migrations applied.
+    pub fn migrated(tag: &str) -> TestDb {
+        let db = TestDb::new(tag);
+        let out = db.palmdb(&["migrate"]);
+        assert_success(&out);
+        db
+    }
+
+    pub async fn client(&self) -> Client {
+        connect(&self.url).await
+    }
+
+    /// Runs one SQL script against the database (from sync code).
+    pub fn execute(&self, sql: &str) {
+        let url = self.url.clone();
+        let sql = sql.to_string();
+        block_on(async move {
+            connect(&url)
+                .await
+                .batch_execute(&sql)
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+        });
+    }
+
+    /// The first column of the first row of a query, as text.
+    pub fn scalar(&self, sql: &str) -> Option<String> {
+        let url = self.url.clone();
+        let sql = format!("SELECT ({sql})::text");
+        block_on(async move {
+            connect(&url)
+                .await
+                .query_one(&sql, &[])
+                .await
+                .unwrap_or_else(|e| panic!("{sql}: {e:?}"))
+                .get::<_, Option<String>>(0)
+        })
+    }
+
+    /// `palmdb` with `DATABASE_URL` pointing at this database.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut cmd = palmdb_command(args);
+        cmd.env("DATABASE_URL", &self.url);
+        cmd
+    }
+
+    /// Runs `palmdb` against this database and waits for it.
+    pub fn palmdb(&self, args: &[&str]) -> Output {
+        self.command(args).output().expect("run palmdb")
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let drop_sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        block_on(async move {
+            let admin = connect(&admin_url()).await;
+            if let Err(e) = admin.batch_execute(&drop_sql).await {
+                eprintln!("could not drop test database: {e}");
+            }
+        });
+    }
+}
+
+/// The built `palmdb` binary, with no PG* or DATABASE_URL leaking in from the environment.
+pub fn palmdb_command(args: &[&str]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_palmdb"));
+    for var in [
+        "DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE",
+        "PGSSLROOTCERT", "BACKUP_DIR", "PALMDB_ADMIN_TOKEN",
+    ] {
+        cmd.env_remove(var);
+    }
+    cmd.args(args);
+    cmd
+}
+
+pub fn stdout(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+pub fn stderr(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+pub fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "palmdb failed ({:?})\nstdout:\n{}\nstderr:\n{}",
+        out.status.code(),
+        stdout(out),
+        stderr(out)
+    );
+}
+
+/// Asserts the exit code and returns stdout + stderr for further checks.
+pub fn assert_exit(out: &Output, code: i32) -> String {
+    assert_eq!(
+        out.status.code(),
+        Some(code),
+        "unexpected exit code\nstdout:\n{}\nstderr:\n{}",
+        stdout(out),
+        stderr(out)
+    );
+    format!("{}{}", stdout(out), stderr(out))
+}
