@@ -4,6 +4,7 @@
 //! migrations, reports, and streaming backups. `main.rs` only parses the command line and
 //! maps errors to exit codes.
 
+pub mod archive;
 pub mod cli;
 pub mod commands;
 pub mod connect;
