@@ -31,6 +31,12 @@ pub struct Cli {
 pub enum Command {
     /// Bring the schema, sql/ objects and indexes up to date (safe to run concurrently).
     Migrate(MigrateArgs),
+
+    /// Take, list, check and prune backups.
+    Backup(BackupArgs),
+
+    /// Load a backup into the database: checked first, all or nothing.
+    Restore(RestoreArgs),
 }
 
 #[derive(Debug, Args)]
@@ -51,6 +57,10 @@ pub struct MigrateArgs {
     /// long transaction and blocking the application's queries. Retried up to 3 times.
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
     pub lock_timeout: Duration,
+
+    /// Stop after this migration version (e.g. to restore a backup taken at that version).
+    #[arg(long, value_name = "VERSION")]
+    pub target_version: Option<i32>,
 
     /// statement_timeout for every migration statement (0 turns it off).
     #[arg(long, default_value = "30m", value_parser = crate::duration::parse)]
@@ -87,4 +97,85 @@ pub struct SourceArgs {
     /// Read re-appliable sql/ objects from this folder instead of the built-in ones.
     #[arg(long, value_name = "DIR")]
     pub sql_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub action: BackupAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Check a backup: manifest, every file's SHA-256, every line, row counts; with
+    /// --restore-test also restore it into a scratch database and compare.
+    /// Exit 0 OK, 2 FAILED, 3 could not check.
+    Verify(VerifyArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup: its id, `latest`, or the path of its folder.
+    pub backup: String,
+
+    /// Folder holding the backups.
+    #[arg(
+        long,
+        env = "BACKUP_DIR",
+        default_value = "backups",
+        value_name = "DIR"
+    )]
+    pub dir: PathBuf,
+
+    /// Also restore it into a scratch database (created and dropped; needs CREATEDB) and
+    /// compare row counts and content checksums with the files.
+    #[arg(long)]
+    pub restore_test: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup: its id, `latest`, or the path of its folder.
+    #[arg(
+        required_unless_present = "from_legacy",
+        conflicts_with = "from_legacy"
+    )]
+    pub backup: Option<String>,
+
+    /// Folder holding the backups.
+    #[arg(
+        long,
+        env = "BACKUP_DIR",
+        default_value = "backups",
+        value_name = "DIR"
+    )]
+    pub dir: PathBuf,
+
+    /// Restore only this table (`name` or `schema.name`); repeat for more.
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+
+    /// Empty the restored tables first, in the same transaction.
+    #[arg(long)]
+    pub clean: bool,
+
+    /// Restore a masked backup (its sensitive columns are not the real data).
+    #[arg(long)]
+    pub allow_masked: bool,
+
+    /// Check everything and say what would be restored; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Import the old system's single-document JSON export instead of a backup.
+    #[arg(long, value_name = "FILE")]
+    pub from_legacy: Option<PathBuf>,
 }

@@ -3,7 +3,10 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, MigrateAction, MigrateArgs, SourceArgs};
+use crate::cli::{
+    BackupAction, BackupArgs, Cli, Command, MigrateAction, MigrateArgs, RestoreArgs, SourceArgs,
+    VerifyArgs,
+};
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
 use crate::migrate::{self, history::Timeouts, source::Source, MigrateOptions};
@@ -16,6 +19,11 @@ pub fn is_checking(cli: &Cli) -> bool {
             action: Some(MigrateAction::Status(_)),
             ..
         })
+    ) || matches!(
+        &cli.command,
+        Command::Backup(BackupArgs {
+            action: BackupAction::Verify(_)
+        })
     )
 }
 
@@ -23,6 +31,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = connect::settings(cli.database_url.as_deref())?;
     match cli.command {
         Command::Migrate(args) => migrate_command(&settings, args).await,
+        Command::Backup(BackupArgs {
+            action: BackupAction::Verify(args),
+        }) => verify_command(&settings, args, cli.quiet).await,
+        Command::Restore(args) => restore_command(&settings, args, cli.quiet).await,
     }
 }
 
@@ -54,8 +66,73 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
                     statement_timeout: args.statement_timeout,
                 },
             };
-            migrate::migrate(settings, &options, &mut std::io::stdout()).await?;
+            migrate::migrate_to(
+                settings,
+                &options,
+                args.target_version,
+                &mut std::io::stdout(),
+            )
+            .await?;
             Ok(ExitCode::Ok)
         }
     }
+}
+
+async fn verify_command(
+    settings: &ConnectSettings,
+    args: VerifyArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let options = crate::verify::VerifyOptions {
+        backup: args.backup,
+        dir: args.dir,
+        restore_test: args.restore_test,
+        progress: !quiet && !args.json,
+    };
+    let mut report = crate::verify::verify(settings, &options).await?;
+    report.conclude();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(report.exit_code())
+}
+
+async fn restore_command(
+    settings: &ConnectSettings,
+    args: RestoreArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let progress = !quiet && !args.json;
+    let report = match (args.from_legacy, args.backup) {
+        (Some(file), _) => {
+            let options = crate::restore::legacy::LegacyOptions {
+                file,
+                tables: args.tables,
+                clean: args.clean,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::legacy::restore_legacy(settings, &options).await?
+        }
+        (None, backup) => {
+            let options = crate::restore::RestoreOptions {
+                backup: backup.unwrap_or_else(|| "latest".to_string()),
+                dir: args.dir,
+                tables: args.tables,
+                clean: args.clean,
+                allow_masked: args.allow_masked,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::restore(settings, &options).await?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(ExitCode::Ok)
 }

@@ -11,3 +11,5 @@ pub mod connect;
 pub mod duration;
 pub mod error;
 pub mod migrate;
+pub mod restore;
+pub mod verify;
