@@ -1,0 +1,272 @@
+//! `palmdb restore` against a real PostgreSQL: whole restores, refusals, atomicity under a bad
+//! row and under SIGKILL, a non-superuser owner, sequences.
+
+mod common;
+mod restore_support;
+
+use common::{assert_exit, assert_success, stderr, stdout, TestDb};
+use restore_support::*;
+
+fn restore(target: &TestDb, folder: &std::path::Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["restore", folder.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    target.palmdb(&args)
+}
+
+#[test]
+fn restores_palm_tables_into_an_empty_database_with_sequences_moved_on() {
+    let source = TestDb::migrated("restore_src");
+    fill_palm(&source, 50);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+
+    let target = TestDb::migrated("restore_dst");
+    let out = restore(&target, &folder, &["--json"]);
+    assert_success(&out);
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(summary["rows"], 250);
+    let order: Vec<&str> = summary["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["table"].as_str().unwrap())
+        .collect();
+    let position = |t: &str| {
+        order
+            .iter()
+            .position(|o| *o == format!("public.{t}"))
+            .unwrap()
+    };
+    assert!(position("users") < position("preorders"));
+    assert!(position("palm_analysis_sessions") < position("user_images"));
+
+    assert_eq!(palm_counts(&target), palm_counts(&source));
+    for table in PALM_TABLES {
+        assert_eq!(
+            table_text(&target, table),
+            table_text(&source, table),
+            "{table}"
+        );
+    }
+    // The identity sequences moved past the restored ids: new rows get fresh ones.
+    target.execute(
+        "INSERT INTO preorders (user_id, stripe_amount)
+         SELECT id, 100 FROM users LIMIT 1",
+    );
+    assert_eq!(
+        target.scalar("SELECT max(id) FROM preorders").as_deref(),
+        Some("51")
+    );
+}
+
+#[test]
+fn refuses_tables_with_rows_unless_clean_which_replaces_them() {
+    let source = TestDb::migrated("restore_clean_src");
+    fill_palm(&source, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+
+    let target = TestDb::migrated("restore_clean_dst");
+    fill_palm(&target, 3);
+    target.execute("UPDATE users SET name = 'changed'");
+    let text = assert_exit(&restore(&target, &folder, &[]), 1);
+    assert!(text.contains("not empty"), "{text}");
+    assert!(text.contains("HINT: pass --clean"), "{text}");
+    assert_eq!(
+        target.scalar("SELECT count(*) FROM users").as_deref(),
+        Some("3")
+    );
+
+    let dry = restore(&target, &folder, &["--clean", "--dry-run"]);
+    assert_success(&dry);
+    assert!(stdout(&dry).contains("dry run"), "{}", stdout(&dry));
+    assert_eq!(
+        target.scalar("SELECT count(*) FROM users").as_deref(),
+        Some("3")
+    );
+
+    assert_success(&restore(&target, &folder, &["--clean"]));
+    for table in PALM_TABLES {
+        assert_eq!(
+            table_text(&target, table),
+            table_text(&source, table),
+            "{table}"
+        );
+    }
+}
+
+#[test]
+fn a_bad_row_midway_rolls_back_every_table_and_sequence() {
+    let source = TestDb::migrated("restore_badrow_src");
+    fill_palm(&source, 30);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    // A row in the middle of user_images (loaded after users, sessions...) that PostgreSQL
+    // rejects: a value the CHECK constraint refuses. The file still verifies.
+    rewrite_table(&folder, "user_images", |lines| {
+        lines[15] = lines[15].replace("\"left\"", "\"middle\"");
+    });
+
+    let target = TestDb::migrated("restore_badrow_dst");
+    let sequence_before = target.scalar("SELECT last_value FROM palm_analysis_sessions_id_seq");
+    let text = assert_exit(&restore(&target, &folder, &[]), 1);
+    assert!(text.contains("user_images"), "{text}");
+    assert!(text.contains("check constraint"), "{text}");
+    assert!(text.contains("line 16"), "{text}");
+    assert!(text.contains("nothing was restored"), "{text}");
+    assert_eq!(palm_counts(&target), vec![0, 0, 0, 0, 0]);
+    assert_eq!(
+        target.scalar("SELECT last_value FROM palm_analysis_sessions_id_seq"),
+        sequence_before
+    );
+}
+
+#[test]
+fn sigkill_during_the_load_leaves_the_target_as_it_was() {
+    let source = TestDb::migrated("restore_kill_src");
+    fill_palm(&source, 40_000);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+
+    let target = TestDb::migrated("restore_kill_dst");
+    let mut child = target
+        .command(&["restore", folder.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until the COPY of a table after the first one is under way: users is loaded (but
+    // not committed) and another table is half-loaded.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    loop {
+        let copying = target.scalar(&format!(
+            "SELECT count(*) FROM pg_stat_progress_copy AS p
+             JOIN pg_database AS d ON d.oid = p.datid
+             WHERE d.datname = '{}' AND p.relid <> 'users'::regclass AND p.tuples_processed > 0",
+            target.name
+        ));
+        if copying.as_deref() == Some("1") {
+            break;
+        }
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "restore ended before it could be killed"
+        );
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the restore never got to its second table"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    // The server notices the dead client and rolls back; wait for its backend to go.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while target.scalar(&format!(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'palmdb restore'",
+        target.name
+    )) != Some("0".to_string())
+    {
+        assert!(std::time::Instant::now() < deadline, "the killed restore's backend stayed");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(palm_counts(&target), vec![0, 0, 0, 0, 0]);
+    assert_eq!(
+        target
+            .scalar("SELECT last_value FROM preorders_id_seq")
+            .as_deref(),
+        Some("1")
+    );
+    // Nothing is left half-done: the next restore works.
+    assert_success(&restore(&target, &folder, &["--quiet"]));
+    assert_eq!(palm_counts(&target), palm_counts(&source));
+}
+
+#[test]
+fn a_damaged_file_is_refused_before_the_database_is_touched() {
+    let source = TestDb::migrated("restore_damaged_src");
+    fill_palm(&source, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    let file = table_file(&folder, "webhook_logs");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x01;
+    std::fs::write(&file, bytes).unwrap();
+
+    let target = TestDb::migrated("restore_damaged_dst");
+    let text = assert_exit(&restore(&target, &folder, &[]), 1);
+    assert!(text.contains("failed verification"), "{text}");
+    assert!(text.contains("webhook_logs"), "{text}");
+    assert_eq!(palm_counts(&target), vec![0, 0, 0, 0, 0]);
+}
+
+#[test]
+fn refuses_a_target_at_another_schema_version_and_says_what_to_run() {
+    let source = TestDb::migrated("restore_version_src");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    let target = TestDb::new("restore_version_dst");
+    let text = assert_exit(&restore(&target, &folder, &[]), 1);
+    assert!(text.contains("schema version"), "{text}");
+    assert!(text.contains("palmdb migrate --target-version"), "{text}");
+}
+
+#[test]
+fn restores_a_subset_of_tables_with_table() {
+    let source = TestDb::migrated("restore_subset_src");
+    fill_palm(&source, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    let target = TestDb::migrated("restore_subset_dst");
+    let out = restore(
+        &target,
+        &folder,
+        &["--table", "users", "--table", "public.webhook_logs"],
+    );
+    assert_success(&out);
+    assert_eq!(palm_counts(&target), vec![10, 0, 0, 0, 10]);
+    let text = assert_exit(&restore(&target, &folder, &["--table", "nope"]), 1);
+    assert!(text.contains("no table \"nope\""), "{text}");
+}
+
+#[test]
+fn refuses_a_masked_backup_unless_allowed() {
+    let source = TestDb::migrated("restore_masked_src");
+    fill_palm(&source, 5);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    let mut m = manifest(&folder);
+    m["masked"] = true.into();
+    write_manifest(&folder, &m);
+    let target = TestDb::migrated("restore_masked_dst");
+    let text = assert_exit(&restore(&target, &folder, &[]), 1);
+    assert!(text.contains("masked"), "{text}");
+    assert!(text.contains("--allow-masked"), "{text}");
+    assert_success(&restore(&target, &folder, &["--allow-masked"]));
+    assert_eq!(palm_counts(&target), vec![5, 5, 5, 5, 5]);
+}
+
+#[test]
+fn restores_latest_by_name_from_the_backup_folder() {
+    let source = TestDb::migrated("restore_latest_src");
+    fill_palm(&source, 4);
+    let dir = tempfile::tempdir().unwrap();
+    take_backup(&source, dir.path(), &[]);
+    let target = TestDb::migrated("restore_latest_dst");
+    let out = target.palmdb(&["restore", "latest", "--dir", dir.path().to_str().unwrap()]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("restored into database"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(palm_counts(&target), vec![4, 4, 4, 4, 4]);
+    let empty = tempfile::tempdir().unwrap();
+    let out = target.palmdb(&["restore", "latest", "--dir", empty.path().to_str().unwrap()]);
+    let text = assert_exit(&out, 1);
+    assert!(
+        stderr(&out).starts_with("palmdb: there is no backup"),
+        "{text}"
+    );
+}
