@@ -74,7 +74,11 @@ fn a_missing_file_is_caught() {
 #[test]
 fn a_garbage_manifest_is_caught() {
     let (source, _dir, folder) = backup_of_palm("verify_garbage", 5);
-    std::fs::write(folder.join("manifest.json"), b"{\"format_version\": 1, \"id\": ").unwrap();
+    std::fs::write(
+        folder.join("manifest.json"),
+        b"{\"format_version\": 1, \"id\": ",
+    )
+    .unwrap();
     let text = assert_exit(&verify(&source, &folder, &[]), 2);
     assert!(text.contains("manifest.json is not valid JSON"), "{text}");
 }
@@ -114,7 +118,10 @@ fn a_line_that_is_not_a_row_and_a_wrong_count_are_caught() {
     m["total_rows"] = (m["total_rows"].as_u64().unwrap() + 1).into();
     write_manifest(&folder, &m);
     let text = assert_exit(&verify(&source, &folder, &[]), 2);
-    assert!(text.contains("holds 10 rows, the manifest says 11"), "{text}");
+    assert!(
+        text.contains("holds 10 rows, the manifest says 11"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -123,13 +130,28 @@ fn verify_latest_names_a_damaged_newest_backup_instead_of_skipping_it() {
     let newer = dir.path().join("29991231T235959Z");
     std::fs::create_dir(&newer).unwrap();
     std::fs::write(newer.join("manifest.json"), b"garbage").unwrap();
-    let out = source.palmdb(&["backup", "verify", "latest", "--dir", dir.path().to_str().unwrap()]);
+    let out = source.palmdb(&[
+        "backup",
+        "verify",
+        "latest",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
     let text = assert_exit(&out, 2);
     assert!(text.contains("29991231T235959Z"), "{text}");
     std::fs::remove_dir_all(&newer).unwrap();
-    let out = source.palmdb(&["backup", "verify", "latest", "--dir", dir.path().to_str().unwrap()]);
+    let out = source.palmdb(&[
+        "backup",
+        "verify",
+        "latest",
+        "--dir",
+        dir.path().to_str().unwrap(),
+    ]);
     let text = assert_exit(&out, 0);
-    assert!(text.contains(folder.file_name().unwrap().to_str().unwrap()), "{text}");
+    assert!(
+        text.contains(folder.file_name().unwrap().to_str().unwrap()),
+        "{text}"
+    );
 }
 
 #[test]
@@ -150,10 +172,17 @@ fn restore_test_compares_every_table_and_reports_tables_it_cannot_test() {
     for table in test["tables"].as_array().unwrap() {
         assert_eq!(table["backup"], table["restored"], "{text}");
     }
-    assert_eq!(test["not_restore_tested"], serde_json::json!(["public.app_extra"]));
+    assert_eq!(
+        test["not_restore_tested"],
+        serde_json::json!(["public.app_extra"])
+    );
     let scratch = test["database"].as_str().unwrap().to_string();
     assert_eq!(
-        source.scalar(&format!("SELECT count(*) FROM pg_database WHERE datname = '{scratch}'")).as_deref(),
+        source
+            .scalar(&format!(
+                "SELECT count(*) FROM pg_database WHERE datname = '{scratch}'"
+            ))
+            .as_deref(),
         Some("0"),
         "the scratch database was not dropped"
     );
@@ -177,10 +206,23 @@ fn restore_test_catches_content_that_does_not_restore_as_written() {
     let text = assert_exit(&out, 2);
     let report: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(report["status"], "failed", "{text}");
-    assert!(report["restore_test"]["error"].as_str().unwrap().contains("preorders"), "{text}");
-    let scratch = report["restore_test"]["database"].as_str().unwrap().to_string();
+    assert!(
+        report["restore_test"]["error"]
+            .as_str()
+            .unwrap()
+            .contains("preorders"),
+        "{text}"
+    );
+    let scratch = report["restore_test"]["database"]
+        .as_str()
+        .unwrap()
+        .to_string();
     assert_eq!(
-        source.scalar(&format!("SELECT count(*) FROM pg_database WHERE datname = '{scratch}'")).as_deref(),
+        source
+            .scalar(&format!(
+                "SELECT count(*) FROM pg_database WHERE datname = '{scratch}'"
+            ))
+            .as_deref(),
         Some("0")
     );
 }

@@ -94,7 +94,7 @@ pub fn palm_counts(db: &TestDb) -> Vec<i64> {
 /// Every row of a table as text, sorted: equal outputs mean equal contents.
 pub fn table_text(db: &TestDb, table: &str) -> String {
     db.scalar(&format!(
-        "SELECT coalesce(string_agg(t::text, E'\\n' ORDER BY t::text), '') FROM {table} AS t"
+        "SELECT coalesce(string_agg(whole_row::text, E'\\n' ORDER BY whole_row::text), '') FROM {table} AS whole_row"
     ))
     .unwrap()
 }
@@ -311,6 +311,25 @@ fn archive_backup(db: &TestDb, dir: &Path) -> PathBuf {
                 masked_columns: vec![],
             });
         }
+        let sequences = client
+            .query(
+                "SELECT schemaname::text AS schema, sequencename::text AS name,
+                        coalesce(last_value, start_value) AS last_value,
+                        last_value IS NOT NULL AS is_called
+                 FROM pg_sequences WHERE schemaname = 'public'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .iter()
+            .map(|r| palmdb::archive::SequenceEntry {
+                schema: r.get("schema"),
+                name: r.get("name"),
+                last_value: r.get("last_value"),
+                is_called: r.get("is_called"),
+                owned_by: None,
+            })
+            .collect();
         let manifest = Manifest {
             format_version: palmdb::archive::FORMAT_VERSION,
             id: id.clone(),
@@ -328,7 +347,7 @@ fn archive_backup(db: &TestDb, dir: &Path) -> PathBuf {
             total_rows: entries.iter().map(|e| e.rows).sum(),
             total_bytes: entries.iter().map(|e| e.bytes).sum(),
             tables: entries,
-            sequences: vec![],
+            sequences,
         };
         manifest.write(&folder).unwrap();
         folder
