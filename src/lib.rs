@@ -5,6 +5,7 @@
 //! maps errors to exit codes.
 
 pub mod archive;
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod connect;
