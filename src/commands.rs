@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, MigrateAction, MigrateArgs, SourceArgs};
+use crate::cli::{Cli, Command, DemoDataArgs, MigrateAction, MigrateArgs, SourceArgs};
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
 use crate::migrate::{self, history::Timeouts, source::Source, MigrateOptions};
@@ -23,6 +23,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = connect::settings(cli.database_url.as_deref())?;
     match cli.command {
         Command::Migrate(args) => migrate_command(&settings, args).await,
+        Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
     }
 }
 
@@ -58,4 +59,30 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
             Ok(ExitCode::Ok)
         }
     }
+}
+
+async fn demo_data_command(
+    settings: &ConnectSettings,
+    args: DemoDataArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let options = crate::demo_data::DemoOptions {
+        users: args.users,
+        seed: args.seed,
+        force: args.force,
+    };
+    let mut client = settings
+        .with_application_name("palmdb demo-data")
+        .connect()
+        .await?;
+    let spinner = crate::demo_data::progress::Spinner::new(quiet);
+    let report = crate::demo_data::fill(&mut client, &options, &|step| spinner.step(step)).await;
+    spinner.finish();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text(settings.database()));
+    }
+    Ok(ExitCode::Ok)
 }
