@@ -33,6 +33,10 @@ pub enum Command {
     Migrate(MigrateArgs),
     /// Take, list, check and prune streaming JSON backups.
     Backup(BackupArgs),
+
+    /// Fill Palm's tables with realistic synthetic data, deterministic for a given seed.
+    /// Refuses tables that already hold rows unless --force.
+    DemoData(DemoDataArgs),
 }
 
 #[derive(Debug, Args)]
@@ -89,6 +93,26 @@ pub struct SourceArgs {
     /// Read re-appliable sql/ objects from this folder instead of the built-in ones.
     #[arg(long, value_name = "DIR")]
     pub sql_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoDataArgs {
+    /// How many users; about one order, one analysis session, half an image and one webhook
+    /// delivery are generated per user.
+    #[arg(long, value_name = "N")]
+    pub users: i64,
+
+    /// Seed of the pseudo-random choices: the same seed gives the same rows.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: i64,
+
+    /// Delete every row of the Palm tables first instead of refusing when they hold data.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
