@@ -4,8 +4,8 @@
 use anyhow::Result;
 
 use crate::cli::{
-    BackupAction, BackupArgs, Cli, Command, MigrateAction, MigrateArgs, RestoreArgs, SourceArgs,
-    VerifyArgs,
+    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, MigrateAction, MigrateArgs, RestoreArgs,
+    SourceArgs, VerifyArgs,
 };
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
@@ -18,11 +18,8 @@ pub fn is_checking(cli: &Cli) -> bool {
         Command::Migrate(MigrateArgs {
             action: Some(MigrateAction::Status(_)),
             ..
-        })
-    ) || matches!(
-        &cli.command,
-        Command::Backup(BackupArgs {
-            action: BackupAction::Verify(_)
+        }) | Command::Backup(BackupArgs {
+            action: BackupAction::Status(_) | BackupAction::Verify(_)
         })
     )
 }
@@ -31,9 +28,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = connect::settings(cli.database_url.as_deref())?;
     match cli.command {
         Command::Migrate(args) => migrate_command(&settings, args).await,
-        Command::Backup(BackupArgs {
-            action: BackupAction::Verify(args),
-        }) => verify_command(&settings, args, cli.quiet).await,
+        Command::Backup(args) => backup_command(&settings, args, cli.quiet).await,
+        Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
         Command::Restore(args) => restore_command(&settings, args, cli.quiet).await,
     }
 }
@@ -78,6 +74,118 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
     }
 }
 
+async fn demo_data_command(
+    settings: &ConnectSettings,
+    args: DemoDataArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let options = crate::demo_data::DemoOptions {
+        users: args.users,
+        seed: args.seed,
+        force: args.force,
+    };
+    let mut client = settings
+        .with_application_name("palmdb demo-data")
+        .connect()
+        .await?;
+    let spinner = crate::demo_data::progress::Spinner::new(quiet);
+    let report = crate::demo_data::fill(&mut client, &options, &|step| spinner.step(step)).await;
+    spinner.finish();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text(settings.database()));
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn backup_command(
+    settings: &ConnectSettings,
+    args: BackupArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use crate::backup::{catalog::Selection, create, list, prune, status};
+    match args.action {
+        BackupAction::Create(a) => {
+            let options = create::CreateOptions {
+                dir: a.dir.dir,
+                jobs: usize::from(a.jobs),
+                compression: a.compress,
+                selection: Selection {
+                    schemas: a.schemas,
+                    tables: a.tables,
+                    exclude_tables: a.exclude_tables,
+                },
+                mask: a.mask,
+                mask_rules: a.mask_rules,
+                lock_timeout: a.lock_timeout,
+                quiet,
+            };
+            // Ctrl-C or SIGTERM drops the backup in progress, which deletes its folder.
+            let summary = tokio::select! {
+                result = create::create(settings, &options) => result?,
+                signal = interrupted() => return Err(signal),
+            };
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!("{}", summary.id);
+            }
+            Ok(ExitCode::Ok)
+        }
+        BackupAction::List(a) => {
+            let backups = list::list_backups(&a.dir.dir)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&backups)?);
+            } else {
+                print!("{}", list::render_text(&backups));
+            }
+            Ok(ExitCode::Ok)
+        }
+        BackupAction::Status(a) => {
+            let report = status::check_status(&a.dir.dir, a.max_age)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(report.exit_code())
+        }
+        BackupAction::Prune(a) => {
+            let options = prune::PruneOptions {
+                keep_days: a.keep_days,
+                keep_last: a.keep_last,
+                dry_run: a.dry_run,
+            };
+            let report = prune::prune(&a.dir.dir, &options)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(ExitCode::Ok)
+        }
+        BackupAction::Verify(a) => verify_command(settings, a, quiet).await,
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM), as an error to report.
+async fn interrupted() -> anyhow::Error {
+    use tokio::signal::unix::{signal, SignalKind};
+    let name = match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    };
+    crate::error::Failure::operation(format!("interrupted by {name}; nothing was kept")).into()
+}
+
 async fn verify_command(
     settings: &ConnectSettings,
     args: VerifyArgs,
@@ -85,7 +193,7 @@ async fn verify_command(
 ) -> Result<ExitCode> {
     let options = crate::verify::VerifyOptions {
         backup: args.backup,
-        dir: args.dir,
+        dir: args.dir.dir,
         restore_test: args.restore_test,
         progress: !quiet && !args.json,
     };
@@ -119,7 +227,7 @@ async fn restore_command(
         (None, backup) => {
             let options = crate::restore::RestoreOptions {
                 backup: backup.unwrap_or_else(|| "latest".to_string()),
-                dir: args.dir,
+                dir: args.dir.dir,
                 tables: args.tables,
                 clean: args.clean,
                 allow_masked: args.allow_masked,

@@ -5,9 +5,11 @@
 //! maps errors to exit codes.
 
 pub mod archive;
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod connect;
+pub mod demo_data;
 pub mod duration;
 pub mod error;
 pub mod migrate;
