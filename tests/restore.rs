@@ -270,3 +270,105 @@ fn restores_latest_by_name_from_the_backup_folder() {
         "{text}"
     );
 }
+
+/// A LOGIN role that owns its databases but is no superuser (as on Supabase or RDS), dropped
+/// when the test ends (after the databases it owns, declared later, are dropped).
+struct OwnerRole {
+    name: String,
+}
+
+impl OwnerRole {
+    fn create() -> OwnerRole {
+        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let name = format!(
+            "palmdb_owner_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
+        );
+        let sql = format!("CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE");
+        common::block_on(async move {
+            common::connect(&common::admin_url())
+                .await
+                .batch_execute(&sql)
+                .await
+                .unwrap();
+        });
+        OwnerRole { name }
+    }
+
+    /// A database owned by the role, migrated by the role (so it owns the tables).
+    fn database(&self, tag: &str) -> (TestDb, String) {
+        let db = TestDb::new(tag);
+        db.execute(&format!(
+            "ALTER DATABASE \"{}\" OWNER TO {}",
+            db.name, self.name
+        ));
+        let mut url = url::Url::parse(&db.url).unwrap();
+        url.set_username(&self.name).unwrap();
+        let url = url.to_string();
+        assert_success(&self.palmdb(&url, &["migrate"]));
+        (db, url)
+    }
+
+    fn palmdb(&self, url: &str, args: &[&str]) -> std::process::Output {
+        common::palmdb_command(args)
+            .env("DATABASE_URL", url)
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for OwnerRole {
+    fn drop(&mut self) {
+        let sql = format!("DROP ROLE IF EXISTS {}", self.name);
+        common::block_on(async move {
+            if let Err(e) = common::connect(&common::admin_url())
+                .await
+                .batch_execute(&sql)
+                .await
+            {
+                eprintln!("could not drop the test role: {e}");
+            }
+        });
+    }
+}
+
+#[test]
+fn works_as_the_tables_owner_without_superuser() {
+    let role = OwnerRole::create();
+    let (source, source_url) = role.database("restore_owner_src");
+    fill_palm(&source, 20);
+    let dir = tempfile::tempdir().unwrap();
+    let dir_arg = dir.path().to_str().unwrap();
+    assert_success(&role.palmdb(&source_url, &["backup", "create", "--dir", dir_arg]));
+
+    let (target, target_url) = role.database("restore_owner_dst");
+    // What a managed service refuses to a non-superuser, and restore must do without.
+    let refused = common::block_on({
+        let url = target_url.clone();
+        async move {
+            common::connect(&url)
+                .await
+                .batch_execute("SET session_replication_role = replica")
+                .await
+                .is_err()
+        }
+    });
+    assert!(
+        refused,
+        "the test role must not be allowed session_replication_role"
+    );
+
+    let out = role.palmdb(&target_url, &["restore", "latest", "--dir", dir_arg]);
+    assert_success(&out);
+    assert_eq!(palm_counts(&target), palm_counts(&source));
+    // --clean works as the owner too (TRUNCATE in the transaction).
+    let out = role.palmdb(
+        &target_url,
+        &["restore", "latest", "--dir", dir_arg, "--clean"],
+    );
+    assert_success(&out);
+    assert_eq!(palm_counts(&target), palm_counts(&source));
+    drop(target);
+    drop(source);
+}
