@@ -74,6 +74,15 @@ pub async fn load_all(
     let mut loaded = Vec::with_capacity(tables.len());
     for table in tables {
         let started = Instant::now();
+        if table.columns.is_empty() && table.rows == 0 {
+            // Nothing to load, and no column to name (an empty legacy table).
+            loaded.push(LoadedTable {
+                table: table.display_name(),
+                rows: 0,
+                seconds: 0.0,
+            });
+            continue;
+        }
         let bar = options.progress.table(&table.display_name(), table.rows);
         let counter = RowCounter::default();
         let mut on_chunk = |rows: u64| bar.set_position(rows);

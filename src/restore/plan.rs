@@ -67,10 +67,15 @@ impl TableToLoad {
     /// given (like `OVERRIDING SYSTEM VALUE`); generated columns are left to the target.
     pub fn copy_sql(&self, freeze: bool) -> String {
         let columns: Vec<String> = self.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        // A table without columns has no list to give (its rows are empty lines).
+        let list = if columns.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", columns.join(", "))
+        };
         format!(
-            "COPY {} ({}) FROM STDIN{}",
+            "COPY {}{list} FROM STDIN{}",
             self.qualified(),
-            columns.join(", "),
             if freeze { " WITH (FREEZE)" } else { "" }
         )
     }
