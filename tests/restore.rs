@@ -129,6 +129,7 @@ fn sigkill_during_the_load_leaves_the_target_as_it_was() {
     let folder = take_backup(&source, dir.path(), &[]);
 
     let target = TestDb::migrated("restore_kill_dst");
+    let keys_before = foreign_key_definitions(&target);
     let mut child = target
         .command(&["restore", folder.to_str().unwrap()])
         .stdout(std::process::Stdio::null())
@@ -371,4 +372,38 @@ fn works_as_the_tables_owner_without_superuser() {
     assert_eq!(palm_counts(&target), palm_counts(&source));
     drop(target);
     drop(source);
+}
+
+/// Foreign keys of Palm's tables with their definitions, to compare before and after.
+fn foreign_key_definitions(db: &TestDb) -> String {
+    db.scalar(
+        "SELECT string_agg(conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid), E'\\n' ORDER BY conname)
+         FROM pg_constraint WHERE contype = 'f'",
+    )
+    .unwrap()
+}
+
+#[test]
+fn an_orphan_row_is_caught_by_its_foreign_key_and_nothing_is_restored() {
+    let source = TestDb::migrated("restore_orphan_src");
+    fill_palm(&source, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    // An order whose user is not in the backup: the foreign key must refuse it.
+    rewrite_table(&folder, "preorders", |lines| {
+        let user = lines[4].split("\"user_id\":\"").nth(1).unwrap()[..36].to_string();
+        lines[4] = lines[4].replace(&user, "00000000-0000-0000-0000-000000000000");
+    });
+    let target = TestDb::migrated("restore_orphan_dst");
+    let keys_before = foreign_key_definitions(&target);
+    let text = assert_exit(&restore(&target, &folder, &[]), 1);
+    assert!(text.contains("preorders_user_id_fkey"), "{text}");
+    assert!(text.contains("nothing was restored"), "{text}");
+    assert_eq!(palm_counts(&target), vec![0, 0, 0, 0, 0]);
+    assert_eq!(foreign_key_definitions(&target), keys_before);
+
+    // A good restore leaves every foreign key exactly as it was.
+    let good = take_backup(&source, dir.path(), &[]);
+    assert_success(&restore(&target, &good, &[]));
+    assert_eq!(foreign_key_definitions(&target), keys_before);
 }

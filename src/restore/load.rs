@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio_postgres::{Client, GenericClient, Transaction};
 
 use super::copy_in::{self, RowCounter, RowWriter};
+use super::foreign_keys;
 use super::plan::TableToLoad;
 use super::progress::Progress;
 use super::sequences::{self, BackupSequence, SequenceFix};
@@ -71,6 +72,8 @@ pub async fn load_all(
         refuse_rows(&transaction, tables, options.database).await?;
     }
 
+    let keys = foreign_keys::set_aside(&transaction, tables).await?;
+
     let mut loaded = Vec::with_capacity(tables.len());
     for table in tables {
         let started = Instant::now();
@@ -110,6 +113,8 @@ pub async fn load_all(
             seconds: started.elapsed().as_secs_f64(),
         });
     }
+
+    foreign_keys::put_back(&transaction, &keys).await?;
 
     let mut fixes = Vec::new();
     for table in tables {

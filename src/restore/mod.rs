@@ -6,6 +6,7 @@
 //! streamed from its file, move sequences on → COMMIT.
 
 pub mod copy_in;
+pub mod foreign_keys;
 pub mod legacy;
 pub mod load;
 pub mod locate;
