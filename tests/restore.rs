@@ -172,6 +172,7 @@ fn sigkill_during_the_load_leaves_the_target_as_it_was() {
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     assert_eq!(palm_counts(&target), vec![0, 0, 0, 0, 0]);
+    assert_eq!(foreign_key_definitions(&target), keys_before);
     assert_eq!(
         target
             .scalar("SELECT last_value FROM preorders_id_seq")
