@@ -375,11 +375,18 @@ fn works_as_the_tables_owner_without_superuser() {
     drop(source);
 }
 
-/// Foreign keys of Palm's tables with their definitions, to compare before and after.
+/// Every constraint and index of the public schema with its definition and comment, to
+/// compare before and after: a restore sets foreign keys and indexes aside and puts them back.
 fn foreign_key_definitions(db: &TestDb) -> String {
     db.scalar(
-        "SELECT string_agg(conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid), E'\\n' ORDER BY conname)
-         FROM pg_constraint WHERE contype = 'f'",
+        "SELECT string_agg(d, E'\\n' ORDER BY d) FROM (
+             SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+                    || ' ' || coalesce(obj_description(oid, 'pg_constraint'), '') AS d
+             FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+             UNION ALL
+             SELECT indexdef || ' ' || coalesce(obj_description((schemaname || '.' || indexname)::regclass, 'pg_class'), '')
+             FROM pg_indexes WHERE schemaname = 'public'
+         ) AS all_definitions",
     )
     .unwrap()
 }
@@ -396,6 +403,11 @@ fn an_orphan_row_is_caught_by_its_foreign_key_and_nothing_is_restored() {
         lines[4] = lines[4].replace(&user, "00000000-0000-0000-0000-000000000000");
     });
     let target = TestDb::migrated("restore_orphan_dst");
+    target.execute(
+        "COMMENT ON CONSTRAINT users_pkey ON users IS 'one row per account';
+         COMMENT ON INDEX preorders_user_id_idx IS 'orders of a user';
+         COMMENT ON CONSTRAINT preorders_user_id_fkey ON preorders IS 'owner'",
+    );
     let keys_before = foreign_key_definitions(&target);
     let text = assert_exit(&restore(&target, &folder, &[]), 1);
     assert!(text.contains("preorders_user_id_fkey"), "{text}");
@@ -407,4 +419,24 @@ fn an_orphan_row_is_caught_by_its_foreign_key_and_nothing_is_restored() {
     let good = take_backup(&source, dir.path(), &[]);
     assert_success(&restore(&target, &good, &[]));
     assert_eq!(foreign_key_definitions(&target), keys_before);
+}
+
+#[test]
+fn a_duplicate_key_is_caught_when_the_index_is_built_and_nothing_is_restored() {
+    let source = TestDb::migrated("restore_dup_src");
+    fill_palm(&source, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    rewrite_table(&folder, "webhook_logs", |lines| {
+        let copy = lines[3].clone();
+        lines.push(copy);
+    });
+    let target = TestDb::migrated("restore_dup_dst");
+    let before = foreign_key_definitions(&target);
+    let text = assert_exit(&restore(&target, &folder, &[]), 1);
+    assert!(text.contains("webhook_logs"), "{text}");
+    assert!(text.contains("duplicate"), "{text}");
+    assert!(text.contains("nothing was restored"), "{text}");
+    assert_eq!(palm_counts(&target), vec![0, 0, 0, 0, 0]);
+    assert_eq!(foreign_key_definitions(&target), before);
 }
