@@ -440,3 +440,45 @@ fn a_duplicate_key_is_caught_when_the_index_is_built_and_nothing_is_restored() {
     assert_eq!(palm_counts(&target), vec![0, 0, 0, 0, 0]);
     assert_eq!(foreign_key_definitions(&target), before);
 }
+
+#[test]
+fn migrate_target_version_stops_there_for_a_backup_taken_at_that_version() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, sql) in [
+        ("V1__one.sql", "CREATE TABLE one (id int);"),
+        ("V2__two.sql", "CREATE TABLE two (id int);"),
+        ("V3__three.sql", "CREATE TABLE three (id int);"),
+    ] {
+        std::fs::write(dir.path().join(file), sql).unwrap();
+    }
+    let sql_dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().to_str().unwrap();
+    let objects = sql_dir.path().to_str().unwrap();
+    let db = TestDb::new("migrate_target");
+    let migrate = |extra: &[&str]| {
+        let mut args = vec![
+            "migrate",
+            "--migrations-dir",
+            migrations,
+            "--sql-dir",
+            objects,
+        ];
+        args.extend_from_slice(extra);
+        db.palmdb(&args)
+    };
+    let text = assert_exit(&migrate(&["--target-version", "9"]), 1);
+    assert!(text.contains("no migration version 9"), "{text}");
+    assert_success(&migrate(&["--target-version", "2"]));
+    assert_eq!(
+        db.scalar("SELECT max(version) FROM refinery_schema_history")
+            .as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        db.scalar("SELECT to_regclass('three') IS NULL").as_deref(),
+        Some("true")
+    );
+    assert_success(&migrate(&[]));
+    let text = assert_exit(&migrate(&["--target-version", "1"]), 1);
+    assert!(text.contains("past the target version 1"), "{text}");
+}
