@@ -35,6 +35,9 @@ pub enum Command {
     /// Fill Palm's tables with realistic synthetic data, deterministic for a given seed.
     /// Refuses tables that already hold rows unless --force.
     DemoData(DemoDataArgs),
+
+    /// One user's statistics, or the newest orders in a status.
+    Stats(StatsArgs),
 }
 
 #[derive(Debug, Args)]
@@ -109,6 +112,50 @@ pub struct DemoDataArgs {
     pub force: bool,
 
     /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(subcommand)]
+    pub what: StatsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// One user's orders, revenue and palm analyses.
+    User(StatsUserArgs),
+    /// The newest orders in one status, a page at a time.
+    Orders(StatsOrdersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsUserArgs {
+    /// The user's id (a uuid) or email address (any case).
+    #[arg(value_name = "ID-or-EMAIL")]
+    pub user: String,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsOrdersArgs {
+    /// initiated, processing, completed, failed, refunded or cancelled.
+    #[arg(long, value_name = "S")]
+    pub status: String,
+
+    /// Orders per page (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: i32,
+
+    /// Show orders older than this one: the id printed as the next page's cursor.
+    #[arg(long, value_name = "CURSOR")]
+    pub before: Option<i64>,
+
+    /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
 }

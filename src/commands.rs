@@ -3,7 +3,9 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, DemoDataArgs, MigrateAction, MigrateArgs, SourceArgs};
+use crate::cli::{
+    Cli, Command, DemoDataArgs, MigrateAction, MigrateArgs, SourceArgs, StatsArgs, StatsCommand,
+};
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
 use crate::migrate::{self, history::Timeouts, source::Source, MigrateOptions};
@@ -24,6 +26,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     match cli.command {
         Command::Migrate(args) => migrate_command(&settings, args).await,
         Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
+        Command::Stats(args) => stats_command(&settings, args).await,
     }
 }
 
@@ -83,6 +86,38 @@ async fn demo_data_command(
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.render_text(settings.database()));
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn stats_command(settings: &ConnectSettings, args: StatsArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb stats")
+        .connect()
+        .await?;
+    match args.what {
+        StatsCommand::User(user_args) => {
+            let key = crate::stats::UserKey::parse(&user_args.user)?;
+            let stats = crate::stats::user_stats(&client, &key).await?;
+            if user_args.json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", stats.render_text());
+            }
+        }
+        StatsCommand::Orders(order_args) => {
+            let query = crate::stats::OrdersQuery {
+                status: order_args.status,
+                limit: order_args.limit,
+                before: order_args.before,
+            };
+            let page = crate::stats::orders_by_status(&client, &query).await?;
+            if order_args.json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                print!("{}", page.render_text());
+            }
+        }
     }
     Ok(ExitCode::Ok)
 }

@@ -11,3 +11,4 @@ pub mod demo_data;
 pub mod duration;
 pub mod error;
 pub mod migrate;
+pub mod stats;
