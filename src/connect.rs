@@ -290,9 +290,9 @@ fn config_from_env(env: &dyn Fn(&str) -> Option<String>) -> Result<Config> {
         config.host(host);
     }
     if let Some(port) = env("PGPORT") {
-        let port: u16 = port.parse().map_err(|_| {
-            Failure::usage(format!("PGPORT \"{port}\" is not a port number"))
-        })?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| Failure::usage(format!("PGPORT \"{port}\" is not a port number")))?;
         config.port(port);
     }
     if let Some(name) = env("PGAPPNAME") {
@@ -322,7 +322,10 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.ssl_mode(), SslMode::VerifyFull);
-        assert_eq!(s.root_cert.as_deref(), Some(std::path::Path::new("/tmp/ca.pem")));
+        assert_eq!(
+            s.root_cert.as_deref(),
+            Some(std::path::Path::new("/tmp/ca.pem"))
+        );
         assert_eq!(s.describe(), "app@db.example:6543/palm");
         assert_eq!(s.config.get_application_name(), Some("x"));
     }
@@ -342,7 +345,12 @@ mod tests {
     fn libpq_variables_are_used_without_a_url() {
         let s = ConnectSettings::resolve(
             None,
-            &env_of(&[("PGHOST", "127.0.0.1"), ("PGPORT", "5433"), ("PGUSER", "dba"), ("PGDATABASE", "palm")]),
+            &env_of(&[
+                ("PGHOST", "127.0.0.1"),
+                ("PGPORT", "5433"),
+                ("PGUSER", "dba"),
+                ("PGDATABASE", "palm"),
+            ]),
         )
         .unwrap();
         assert_eq!(s.describe(), "dba@127.0.0.1:5433/palm");
@@ -351,9 +359,10 @@ mod tests {
 
     #[test]
     fn a_bad_url_is_a_usage_error_without_the_password() {
-        let err = ConnectSettings::resolve(Some("postgres://u:hunter2@h:notaport/db"), &env_of(&[]))
-            .err()
-            .unwrap();
+        let err =
+            ConnectSettings::resolve(Some("postgres://u:hunter2@h:notaport/db"), &env_of(&[]))
+                .err()
+                .unwrap();
         let text = crate::error::one_line(&err);
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("not valid"), "{text}");

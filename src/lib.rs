@@ -9,4 +9,6 @@ pub mod commands;
 pub mod connect;
 pub mod duration;
 pub mod error;
+pub mod health;
+pub mod maintain;
 pub mod migrate;

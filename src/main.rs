@@ -12,7 +12,11 @@ fn main() {
         Err(e) => {
             let _ = e.print();
             // Help and version are not errors; a bad argument is UNKNOWN to a monitor.
-            std::process::exit(if e.use_stderr() { ExitCode::Unknown.code() } else { 0 });
+            std::process::exit(if e.use_stderr() {
+                ExitCode::Unknown.code()
+            } else {
+                0
+            });
         }
     };
     tracing_subscriber::fmt()

@@ -7,9 +7,9 @@
 use std::time::Duration;
 
 use anyhow::Result;
+use refinery::{AsyncMigrate, Migration};
 use refinery_core::error::WrapMigrationError;
 use refinery_core::traits::r#async::{AsyncQuery, AsyncTransaction};
-use refinery::{AsyncMigrate, Migration};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 use tokio_postgres::Client;
@@ -131,7 +131,9 @@ pub async fn read_applied(client: &Client) -> Result<Vec<AppliedRow>> {
     }
     let rows = client
         .query(
-            &format!("SELECT version, name, applied_on, checksum FROM {HISTORY_TABLE} ORDER BY version"),
+            &format!(
+                "SELECT version, name, applied_on, checksum FROM {HISTORY_TABLE} ORDER BY version"
+            ),
             &[],
         )
         .await?;

@@ -89,7 +89,11 @@ async fn apply_everything(
             out,
             "applied {}{} ({} ms)",
             file.file_name,
-            if file.no_transaction { " (no transaction)" } else { "" },
+            if file.no_transaction {
+                " (no transaction)"
+            } else {
+                ""
+            },
             started.elapsed().as_millis()
         )?;
         did_something = true;
@@ -116,7 +120,11 @@ async fn apply_everything(
         .map(|r| format!("V{}__{}", r.version, r.name))
         .unwrap_or_else(|| "no migrations".to_string());
     if did_something {
-        writeln!(out, "database {} is up to date at {version}", settings.database())?;
+        writeln!(
+            out,
+            "database {} is up to date at {version}",
+            settings.database()
+        )?;
     } else {
         writeln!(
             out,
@@ -145,12 +153,13 @@ async fn apply_versioned(
         .set_abort_divergent(true)
         .set_abort_missing(true);
     let mut timed = TimedClient::new(client, options.timeouts);
-    runner.run_async(&mut timed).await.map_err(|e| {
-        match find_pg_error(&e) {
+    runner
+        .run_async(&mut timed)
+        .await
+        .map_err(|e| match find_pg_error(&e) {
             Some(pg) => locate_error(pg, &file.file_name, &file.sql),
             None => anyhow::Error::new(e).context(format!("migration {} failed", file.file_name)),
-        }
-    })?;
+        })?;
     Ok(Vec::new())
 }
 
@@ -269,22 +278,38 @@ async fn dry_run(
     let set_local = options.timeouts.set_sql(true);
     for file in &plan.pending {
         if file.no_transaction {
-            writeln!(out, "\n-- {} (no transaction: one statement per query)", file.file_name)?;
+            writeln!(
+                out,
+                "\n-- {} (no transaction: one statement per query)",
+                file.file_name
+            )?;
             writeln!(out, "{};", options.timeouts.set_sql(false))?;
             for statement in statements::split(&file.sql) {
                 writeln!(out, "{};", statement.text)?;
             }
         } else {
             writeln!(out, "\n-- {} (one transaction)", file.file_name)?;
-            writeln!(out, "BEGIN;\n{set_local};\n{}\nCOMMIT;", file.sql.trim_end())?;
+            writeln!(
+                out,
+                "BEGIN;\n{set_local};\n{}\nCOMMIT;",
+                file.sql.trim_end()
+            )?;
         }
     }
     for object in &plan.changed_objects {
         writeln!(out, "\n-- sql/{} (changed; one transaction)", object.path)?;
-        writeln!(out, "BEGIN;\n{set_local};\n{}\nCOMMIT;", object.sql.trim_end())?;
+        writeln!(
+            out,
+            "BEGIN;\n{set_local};\n{}\nCOMMIT;",
+            object.sql.trim_end()
+        )?;
     }
     for index in &invalid {
-        writeln!(out, "\n-- INVALID index {}.{}\n{};", index.schema, index.index, index.repair)?;
+        writeln!(
+            out,
+            "\n-- INVALID index {}.{}\n{};",
+            index.schema, index.index, index.repair
+        )?;
     }
     if plan.pending.is_empty() && plan.changed_objects.is_empty() && invalid.is_empty() {
         writeln!(out, "-- nothing to do: the database is up to date")?;

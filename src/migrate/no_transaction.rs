@@ -52,9 +52,10 @@ async fn run_statements(
                 ));
             }
         }
-        client.batch_execute(&statement.text).await.map_err(|e| {
-            super::locate_error_in_statement(&e, &file.file_name, &statement)
-        })?;
+        client
+            .batch_execute(&statement.text)
+            .await
+            .map_err(|e| super::locate_error_in_statement(&e, &file.file_name, &statement))?;
         if let Some(index) = &built_index {
             if index_is_valid(client, index).await? == Some(false) {
                 return Err(Failure::operation(format!(
@@ -214,14 +215,24 @@ mod tests {
     fn finds_the_name_of_a_concurrent_index_build() {
         let cases = [
             ("CREATE INDEX CONCURRENTLY idx_a ON t (a)", Some("idx_a")),
-            ("create unique index concurrently if not exists idx_b on t (b)", Some("idx_b")),
-            ("-- why\nCREATE INDEX CONCURRENTLY \"Odd Name\" ON t (a)", Some("\"Odd Name\"")),
+            (
+                "create unique index concurrently if not exists idx_b on t (b)",
+                Some("idx_b"),
+            ),
+            (
+                "-- why\nCREATE INDEX CONCURRENTLY \"Odd Name\" ON t (a)",
+                Some("\"Odd Name\""),
+            ),
             ("CREATE INDEX CONCURRENTLY ON t (a)", None),
             ("CREATE INDEX idx_c ON t (a)", None),
             ("REINDEX INDEX CONCURRENTLY idx_a", None),
         ];
         for (sql, expected) in cases {
-            assert_eq!(concurrently_created_index(sql).as_deref(), expected, "{sql}");
+            assert_eq!(
+                concurrently_created_index(sql).as_deref(),
+                expected,
+                "{sql}"
+            );
         }
     }
 }

@@ -131,7 +131,10 @@ pub fn describe_drift(drift: &[Drift]) -> String {
     drift
         .iter()
         .map(|d| match d.problem {
-            "edited" => format!("migration {} was applied but its file has been edited since", d.file),
+            "edited" => format!(
+                "migration {} was applied but its file has been edited since",
+                d.file
+            ),
             "missing" => format!("migration {} was applied but its file is gone", d.file),
             other => format!("migration {} is {}", d.file, other),
         })

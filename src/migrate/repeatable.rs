@@ -31,7 +31,10 @@ pub async fn ensure_ledger(client: &Client) -> Result<()> {
 /// The objects whose content differs from the ledger (all of them before the first run).
 pub async fn changed(client: &Client, objects: Vec<ObjectFile>) -> Result<Vec<ObjectFile>> {
     let exists: bool = client
-        .query_one("SELECT to_regclass('palmdb.schema_objects') IS NOT NULL", &[])
+        .query_one(
+            "SELECT to_regclass('palmdb.schema_objects') IS NOT NULL",
+            &[],
+        )
         .await?
         .get(0);
     if !exists {

@@ -144,7 +144,10 @@ fn embedded_files(dir: &'static Dir<'static>) -> Vec<(String, String)> {
 fn collect_embedded(dir: &'static Dir<'static>, out: &mut Vec<(String, String)>) {
     for file in dir.files() {
         if let Some(text) = file.contents_utf8() {
-            out.push((file.path().to_string_lossy().replace('\\', "/"), text.to_string()));
+            out.push((
+                file.path().to_string_lossy().replace('\\', "/"),
+                text.to_string(),
+            ));
         }
     }
     for sub in dir.dirs() {
@@ -192,11 +195,8 @@ mod tests {
         )
         .unwrap();
         assert!(m.no_transaction);
-        let later = parse_versioned(
-            "V4__x.sql",
-            format!("SELECT 1;\n{NO_TRANSACTION_MARKER}\n"),
-        )
-        .unwrap();
+        let later =
+            parse_versioned("V4__x.sql", format!("SELECT 1;\n{NO_TRANSACTION_MARKER}\n")).unwrap();
         assert!(!later.no_transaction);
     }
 

@@ -45,10 +45,7 @@ pub fn split(sql: &str) -> Vec<Statement> {
 
 /// The statement that contains byte `offset` of the file, if any.
 pub fn at_offset(statements: &[Statement], offset: usize) -> Option<&Statement> {
-    statements
-        .iter()
-        .take_while(|s| s.offset <= offset)
-        .last()
+    statements.iter().take_while(|s| s.offset <= offset).last()
 }
 
 /// Strips leading comments and blank space: what the server will see first.

@@ -53,7 +53,11 @@ impl StatusReport {
             if self.pending.is_empty() {
                 "none".to_string()
             } else {
-                self.pending.iter().map(|p| p.file.clone()).collect::<Vec<_>>().join(", ")
+                self.pending
+                    .iter()
+                    .map(|p| p.file.clone())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             },
         );
         line(
@@ -104,7 +108,9 @@ pub async fn status(settings: &ConnectSettings, source: &Source) -> Result<Statu
     let invalid_indexes = no_transaction::invalid_indexes(&client).await?;
     let status = if !plan.drift.is_empty() {
         "drift"
-    } else if plan.pending.is_empty() && plan.changed_objects.is_empty() && invalid_indexes.is_empty()
+    } else if plan.pending.is_empty()
+        && plan.changed_objects.is_empty()
+        && invalid_indexes.is_empty()
     {
         "up_to_date"
     } else {
@@ -115,7 +121,11 @@ pub async fn status(settings: &ConnectSettings, source: &Source) -> Result<Statu
         status,
         current_version: plan.current_version(),
         pending: plan.pending_summary(),
-        changed_objects: plan.changed_objects.iter().map(|o| o.path.clone()).collect(),
+        changed_objects: plan
+            .changed_objects
+            .iter()
+            .map(|o| o.path.clone())
+            .collect(),
         applied: plan.applied,
         drift: plan.drift,
         invalid_indexes,
