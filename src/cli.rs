@@ -38,6 +38,12 @@ pub enum Command {
 
     /// One user's statistics, or the newest orders in a status.
     Stats(StatsArgs),
+    /// Run the health checks. Exit 0 all ok, 1 a warning, 2 a critical, 3 cannot connect.
+    Health(HealthArgs),
+
+    /// VACUUM (ANALYZE) / ANALYZE the tables whose dead rows or stale statistics cross the
+    /// thresholds, one table at a time.
+    Maintain(MaintainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -158,4 +164,68 @@ pub struct StatsOrdersArgs {
     /// Print JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<HealthFormat>,
+
+    /// Run only this check (repeatable); names are listed in docs/health-checks.md.
+    #[arg(long = "check", value_name = "NAME")]
+    pub checks: Vec<String>,
+
+    /// Replace a default threshold (repeatable), e.g. long_query_warning=30s,
+    /// dead_ratio_warning=0.1; names are the parameters of palmdb.checks().
+    #[arg(long = "threshold", value_name = "NAME=VALUE", value_parser = crate::health::thresholds::Threshold::parse)]
+    pub thresholds: Vec<crate::health::thresholds::Threshold>,
+
+    /// Also store a snapshot of every table's size and rows in palmdb.health_snapshots
+    /// (read back with palmdb.table_growth_per_day).
+    #[arg(long)]
+    pub record: bool,
+
+    /// With --record: delete snapshots older than this (e.g. 90d).
+    #[arg(long, default_value = "90d", value_parser = crate::duration::parse)]
+    pub keep: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HealthFormat {
+    /// Aligned columns and what to do, for people.
+    Table,
+    /// {"status", "checks": [{"name","status","value","threshold","detail","remedy"}]}.
+    Json,
+    /// One line with perfdata, for Nagios/Icinga.
+    Nagios,
+    /// Prometheus text format.
+    Prometheus,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintainArgs {
+    /// List what would run, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// VACUUM (ANALYZE) a table when at least this share of its rows are dead...
+    #[arg(long, default_value_t = 0.2)]
+    pub dead_ratio: f64,
+
+    /// ...and at least this many rows are dead.
+    #[arg(long, default_value_t = 1000)]
+    pub dead_rows_min: i64,
+
+    /// ANALYZE a table when at least this share of its rows changed since the last ANALYZE...
+    #[arg(long, default_value_t = 0.2)]
+    pub stale_ratio: f64,
+
+    /// ...and at least this many rows changed.
+    #[arg(long, default_value_t = 1000)]
+    pub stale_rows_min: i64,
+
+    /// Skip a table whose lock cannot be had within this time (e.g. 5s).
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    pub lock_timeout: Duration,
 }

@@ -6,8 +6,11 @@ use anyhow::Result;
 use crate::cli::{
     Cli, Command, DemoDataArgs, MigrateAction, MigrateArgs, SourceArgs, StatsArgs, StatsCommand,
 };
+use crate::cli::{HealthArgs, HealthFormat, MaintainArgs};
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
+use crate::health::{self, HealthOptions};
+use crate::maintain::{self, MaintainOptions};
 use crate::migrate::{self, history::Timeouts, source::Source, MigrateOptions};
 
 /// Whether a command reports a state (Nagios exit codes, 3 on errors) or performs an action.
@@ -18,7 +21,7 @@ pub fn is_checking(cli: &Cli) -> bool {
             action: Some(MigrateAction::Status(_)),
             ..
         })
-    )
+    ) || matches!(&cli.command, Command::Health(_))
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -27,6 +30,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate(args) => migrate_command(&settings, args).await,
         Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
         Command::Stats(args) => stats_command(&settings, args).await,
+        Command::Health(args) => health_command(&settings, args).await,
+        Command::Maintain(args) => maintain_command(&settings, args).await,
     }
 }
 
@@ -119,5 +124,58 @@ async fn stats_command(settings: &ConnectSettings, args: StatsArgs) -> Result<Ex
             }
         }
     }
+    Ok(ExitCode::Ok)
+}
+
+async fn health_command(settings: &ConnectSettings, args: HealthArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb health")
+        .connect()
+        .await?;
+    // A monitor must answer, not queue: fail (exit 3) rather than wait behind a lock.
+    client
+        .batch_execute("SET lock_timeout = '5s'; SET statement_timeout = '60s'")
+        .await?;
+    let format = args.format.unwrap_or_else(|| {
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            HealthFormat::Table
+        } else {
+            HealthFormat::Json
+        }
+    });
+    if args.record {
+        let recorded = health::record::record_snapshot(&client, args.keep).await?;
+        if format == HealthFormat::Table {
+            println!("recorded a snapshot of {recorded} table(s) in palmdb.health_snapshots\n");
+        }
+    }
+    let options = HealthOptions {
+        checks: args.checks,
+        thresholds: args.thresholds,
+    };
+    let report = health::collect(&client, &options).await?;
+    match format {
+        HealthFormat::Table => print!("{}", health::table::render(&report)),
+        HealthFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        HealthFormat::Nagios => println!("{}", health::nagios::render(&report)),
+        HealthFormat::Prometheus => print!("{}", report.to_prometheus()),
+    }
+    Ok(report.exit_code())
+}
+
+async fn maintain_command(settings: &ConnectSettings, args: MaintainArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb maintain")
+        .connect()
+        .await?;
+    let options = MaintainOptions {
+        dry_run: args.dry_run,
+        dead_ratio: args.dead_ratio,
+        dead_rows_min: args.dead_rows_min,
+        stale_ratio: args.stale_ratio,
+        stale_rows_min: args.stale_rows_min,
+        lock_timeout: args.lock_timeout,
+    };
+    maintain::maintain(&client, &options, &mut std::io::stdout()).await?;
     Ok(ExitCode::Ok)
 }

@@ -10,5 +10,7 @@ pub mod connect;
 pub mod demo_data;
 pub mod duration;
 pub mod error;
+pub mod health;
+pub mod maintain;
 pub mod migrate;
 pub mod stats;
