@@ -14,3 +14,12 @@ step palmdb migrate
 $palmdb migrate
 step palmdb migrate status
 $palmdb migrate status
+
+# palmdb backup: a consistent backup of the demo database, then what the backup folder holds.
+export BACKUP_DIR=${DEMO_BACKUP_DIR:-/tmp/palm_demo_backups}
+step palmdb backup create --json
+$palmdb backup create --json
+step palmdb backup list
+$palmdb backup list
+step palmdb backup status --max-age 24h
+$palmdb backup status --max-age 24h
