@@ -38,6 +38,9 @@ pub enum Command {
     /// Refuses tables that already hold rows unless --force.
     DemoData(DemoDataArgs),
 
+    /// Load a backup into the database: checked first, all or nothing.
+    Restore(RestoreArgs),
+
     /// One user's statistics, or the newest orders in a status.
     Stats(StatsArgs),
     /// Run the health checks. Exit 0 all ok, 1 a warning, 2 a critical, 3 cannot connect.
@@ -66,6 +69,10 @@ pub struct MigrateArgs {
     /// long transaction and blocking the application's queries. Retried up to 3 times.
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
     pub lock_timeout: Duration,
+
+    /// Stop after this migration version (e.g. to restore a backup taken at that version).
+    #[arg(long, value_name = "VERSION")]
+    pub target_version: Option<i32>,
 
     /// statement_timeout for every migration statement (0 turns it off).
     #[arg(long, default_value = "30m", value_parser = crate::duration::parse)]
@@ -249,6 +256,10 @@ pub enum BackupAction {
     Status(BackupStatusArgs),
     /// Delete expired backups and abandoned unfinished ones; never the newest backup.
     Prune(BackupPruneArgs),
+    /// Check a backup: manifest, every file's SHA-256, every line, row counts; with
+    /// --restore-test also restore it into a scratch database and compare.
+    /// Exit 0 OK, 2 FAILED, 3 could not check.
+    Verify(VerifyArgs),
 }
 
 /// Where backups live.
@@ -350,4 +361,59 @@ pub struct BackupPruneArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup: its id, `latest`, or the path of its folder.
+    pub backup: String,
+
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Also restore it into a scratch database (created and dropped; needs CREATEDB) and
+    /// compare row counts and content checksums with the files.
+    #[arg(long)]
+    pub restore_test: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup: its id, `latest`, or the path of its folder.
+    #[arg(
+        required_unless_present = "from_legacy",
+        conflicts_with = "from_legacy"
+    )]
+    pub backup: Option<String>,
+
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Restore only this table (`name` or `schema.name`); repeat for more.
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+
+    /// Empty the restored tables first, in the same transaction.
+    #[arg(long)]
+    pub clean: bool,
+
+    /// Restore a masked backup (its sensitive columns are not the real data).
+    #[arg(long)]
+    pub allow_masked: bool,
+
+    /// Check everything and say what would be restored; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Import the old system's single-document JSON export instead of a backup.
+    #[arg(long, value_name = "FILE")]
+    pub from_legacy: Option<std::path::PathBuf>,
 }

@@ -5,7 +5,7 @@ use anyhow::Result;
 
 use crate::cli::{
     BackupAction, BackupArgs, Cli, Command, DemoDataArgs, HealthArgs, HealthFormat, MaintainArgs,
-    MigrateAction, MigrateArgs, SourceArgs, StatsArgs, StatsCommand,
+    MigrateAction, MigrateArgs, RestoreArgs, SourceArgs, StatsArgs, StatsCommand, VerifyArgs,
 };
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
@@ -21,7 +21,7 @@ pub fn is_checking(cli: &Cli) -> bool {
             action: Some(MigrateAction::Status(_)),
             ..
         }) | Command::Backup(BackupArgs {
-            action: BackupAction::Status(_)
+            action: BackupAction::Status(_) | BackupAction::Verify(_)
         })
     ) || matches!(&cli.command, Command::Health(_))
 }
@@ -32,6 +32,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate(args) => migrate_command(&settings, args).await,
         Command::Backup(args) => backup_command(&settings, args, cli.quiet).await,
         Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
+        Command::Restore(args) => restore_command(&settings, args, cli.quiet).await,
         Command::Stats(args) => stats_command(&settings, args).await,
         Command::Health(args) => health_command(&settings, args).await,
         Command::Maintain(args) => maintain_command(&settings, args).await,
@@ -66,7 +67,13 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
                     statement_timeout: args.statement_timeout,
                 },
             };
-            migrate::migrate(settings, &options, &mut std::io::stdout()).await?;
+            migrate::migrate_to(
+                settings,
+                &options,
+                args.target_version,
+                &mut std::io::stdout(),
+            )
+            .await?;
             Ok(ExitCode::Ok)
         }
     }
@@ -249,6 +256,7 @@ async fn backup_command(
             }
             Ok(ExitCode::Ok)
         }
+        BackupAction::Verify(a) => verify_command(settings, a, quiet).await,
     }
 }
 
@@ -266,4 +274,63 @@ async fn interrupted() -> anyhow::Error {
         }
     };
     crate::error::Failure::operation(format!("interrupted by {name}; nothing was kept")).into()
+}
+
+async fn verify_command(
+    settings: &ConnectSettings,
+    args: VerifyArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let options = crate::verify::VerifyOptions {
+        backup: args.backup,
+        dir: args.dir.dir,
+        restore_test: args.restore_test,
+        progress: !quiet && !args.json,
+    };
+    let mut report = crate::verify::verify(settings, &options).await?;
+    report.conclude();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(report.exit_code())
+}
+
+async fn restore_command(
+    settings: &ConnectSettings,
+    args: RestoreArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let progress = !quiet && !args.json;
+    let report = match (args.from_legacy, args.backup) {
+        (Some(file), _) => {
+            let options = crate::restore::legacy::LegacyOptions {
+                file,
+                tables: args.tables,
+                clean: args.clean,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::legacy::restore_legacy(settings, &options).await?
+        }
+        (None, backup) => {
+            let options = crate::restore::RestoreOptions {
+                backup: backup.unwrap_or_else(|| "latest".to_string()),
+                dir: args.dir.dir,
+                tables: args.tables,
+                clean: args.clean,
+                allow_masked: args.allow_masked,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::restore(settings, &options).await?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(ExitCode::Ok)
 }

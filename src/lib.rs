@@ -15,4 +15,6 @@ pub mod error;
 pub mod health;
 pub mod maintain;
 pub mod migrate;
+pub mod restore;
 pub mod stats;
+pub mod verify;
