@@ -38,6 +38,9 @@ pub enum Command {
     /// VACUUM (ANALYZE) / ANALYZE the tables whose dead rows or stale statistics cross the
     /// thresholds, one table at a time.
     Maintain(MaintainArgs),
+
+    /// Take, list, check and prune streaming JSON backups.
+    Backup(BackupArgs),
 }
 
 #[derive(Debug, Args)]
@@ -158,4 +161,124 @@ pub struct MaintainArgs {
     /// Skip a table whose lock cannot be had within this time (e.g. 5s).
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
     pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub action: BackupAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Take a consistent backup of the database (one snapshot), print its id.
+    Create(BackupCreateArgs),
+    /// Valid backups, newest first.
+    List(BackupListArgs),
+    /// Is there a valid backup younger than --max-age? Exit 0 OK, 1 WARNING (too old),
+    /// 2 CRITICAL (none), 3 cannot read the folder.
+    Status(BackupStatusArgs),
+    /// Delete expired backups and abandoned unfinished ones; never the newest backup.
+    Prune(BackupPruneArgs),
+}
+
+/// Where backups live.
+#[derive(Debug, Args, Clone)]
+pub struct BackupDirArgs {
+    /// Backup folder.
+    #[arg(
+        long,
+        env = "BACKUP_DIR",
+        default_value = "backups",
+        value_name = "DIR"
+    )]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupCreateArgs {
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Connections reading tables at once, all from the same snapshot.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
+    /// Table file compression: zstd, zstd:LEVEL (1-19) or none.
+    #[arg(long, default_value = "zstd", value_name = "zstd[:LEVEL]|none")]
+    pub compress: crate::archive::Compression,
+
+    /// Back up this schema (repeatable; default public).
+    #[arg(long = "schema", value_name = "SCHEMA")]
+    pub schemas: Vec<String>,
+
+    /// Back up only this table, NAME or SCHEMA.NAME (repeatable).
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+
+    /// Leave this table out, NAME or SCHEMA.NAME (repeatable).
+    #[arg(long = "exclude-table", value_name = "TABLE")]
+    pub exclude_tables: Vec<String>,
+
+    /// Write a shareable copy: personal data masked in SQL during the COPY.
+    #[arg(long)]
+    pub mask: bool,
+
+    /// Extra mask rules ([schema.]table.column RULE per line), winning over Palm's defaults.
+    #[arg(long, value_name = "FILE", requires = "mask")]
+    pub mask_rules: Option<PathBuf>,
+
+    /// How long to wait for a table lock (a DDL in progress) before giving up.
+    #[arg(long, default_value = "30s", value_parser = crate::duration::parse)]
+    pub lock_timeout: Duration,
+
+    /// Print a JSON summary (id, path, tables, rows, bytes, seconds) instead of the id.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupListArgs {
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupStatusArgs {
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Oldest acceptable age of the newest backup (e.g. 90m, 24h, 7d).
+    #[arg(long, default_value = "24h", value_parser = crate::duration::parse)]
+    pub max_age: Duration,
+
+    /// Print JSON instead of one line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupPruneArgs {
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Keep backups completed less than this many days ago.
+    #[arg(long, default_value_t = 7)]
+    pub keep_days: u32,
+
+    /// Keep at least this many of the newest backups, whatever their age (at least 1).
+    #[arg(long, default_value_t = 1)]
+    pub keep_last: usize,
+
+    /// Say what would be deleted, and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }

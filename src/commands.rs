@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, MigrateAction, MigrateArgs, SourceArgs};
+use crate::cli::{BackupAction, BackupArgs, Cli, Command, MigrateAction, MigrateArgs, SourceArgs};
 use crate::cli::{HealthArgs, HealthFormat, MaintainArgs};
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
@@ -18,6 +18,8 @@ pub fn is_checking(cli: &Cli) -> bool {
         Command::Migrate(MigrateArgs {
             action: Some(MigrateAction::Status(_)),
             ..
+        }) | Command::Backup(BackupArgs {
+            action: BackupAction::Status(_)
         })
     ) || matches!(&cli.command, Command::Health(_))
 }
@@ -28,6 +30,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate(args) => migrate_command(&settings, args).await,
         Command::Health(args) => health_command(&settings, args).await,
         Command::Maintain(args) => maintain_command(&settings, args).await,
+        Command::Backup(args) => backup_command(&settings, args, cli.quiet).await,
     }
 }
 
@@ -116,4 +119,89 @@ async fn maintain_command(settings: &ConnectSettings, args: MaintainArgs) -> Res
     };
     maintain::maintain(&client, &options, &mut std::io::stdout()).await?;
     Ok(ExitCode::Ok)
+}
+
+async fn backup_command(
+    settings: &ConnectSettings,
+    args: BackupArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use crate::backup::{catalog::Selection, create, list, prune, status};
+    match args.action {
+        BackupAction::Create(a) => {
+            let options = create::CreateOptions {
+                dir: a.dir.dir,
+                jobs: usize::from(a.jobs),
+                compression: a.compress,
+                selection: Selection {
+                    schemas: a.schemas,
+                    tables: a.tables,
+                    exclude_tables: a.exclude_tables,
+                },
+                mask: a.mask,
+                mask_rules: a.mask_rules,
+                lock_timeout: a.lock_timeout,
+                quiet,
+            };
+            // Ctrl-C or SIGTERM drops the backup in progress, which deletes its folder.
+            let summary = tokio::select! {
+                result = create::create(settings, &options) => result?,
+                signal = interrupted() => return Err(signal),
+            };
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!("{}", summary.id);
+            }
+            Ok(ExitCode::Ok)
+        }
+        BackupAction::List(a) => {
+            let backups = list::list_backups(&a.dir.dir)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&backups)?);
+            } else {
+                print!("{}", list::render_text(&backups));
+            }
+            Ok(ExitCode::Ok)
+        }
+        BackupAction::Status(a) => {
+            let report = status::check_status(&a.dir.dir, a.max_age)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(report.exit_code())
+        }
+        BackupAction::Prune(a) => {
+            let options = prune::PruneOptions {
+                keep_days: a.keep_days,
+                keep_last: a.keep_last,
+                dry_run: a.dry_run,
+            };
+            let report = prune::prune(&a.dir.dir, &options)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(ExitCode::Ok)
+        }
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM), as an error to report.
+async fn interrupted() -> anyhow::Error {
+    use tokio::signal::unix::{signal, SignalKind};
+    let name = match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    };
+    crate::error::Failure::operation(format!("interrupted by {name}; nothing was kept")).into()
 }

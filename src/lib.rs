@@ -4,6 +4,8 @@
 //! migrations, reports, and streaming backups. `main.rs` only parses the command line and
 //! maps errors to exit codes.
 
+pub mod archive;
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod connect;
