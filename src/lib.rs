@@ -14,3 +14,4 @@ pub mod error;
 pub mod health;
 pub mod maintain;
 pub mod migrate;
+pub mod serve;
