@@ -289,7 +289,7 @@ pub struct BackupPruneArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (HOST:PORT; port 0 picks a free one and prints it).
+    /// Address to listen on (IP:PORT; port 0 picks a free one and prints it).
     #[arg(long, default_value = "127.0.0.1:9187")]
     pub listen: SocketAddr,
 

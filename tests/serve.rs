@@ -706,6 +706,24 @@ fn health_is_503_unknown_when_nothing_listens_on_the_database_port() {
 }
 
 #[test]
+fn health_is_503_unknown_with_a_hint_on_a_database_never_migrated() {
+    let db = TestDb::new("serve_unmigrated");
+    let server = Server::start(&db.url, &[]);
+    let response = server.get("/health", Some(READ));
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = json(response);
+    assert_eq!(body["status"], "unknown");
+    assert!(
+        body["error"].as_str().unwrap().contains("palmdb.checks()"),
+        "{body}"
+    );
+    assert!(
+        body["hint"].as_str().unwrap().contains("palmdb migrate"),
+        "{body}"
+    );
+}
+
+#[test]
 fn health_is_503_unknown_within_the_timeout_when_the_database_hangs() {
     let server = Server::start(&silent_database_url(), &["--db-timeout", "1s"]);
     let started = Instant::now();

@@ -15,7 +15,7 @@ use axum::response::Response;
 
 use super::json::{json_body, json_response};
 use super::state::AppState;
-use crate::error::{one_line, ExitCode};
+use crate::error::{failure_of, one_line, ExitCode};
 use crate::health::{self, HealthOptions};
 
 /// One health collection, ready to be served many times.
@@ -59,7 +59,10 @@ async fn collect(state: &AppState) -> HealthSnapshot {
         Err(err) => {
             let error = one_line(&err);
             tracing::warn!("health: {error}");
-            let body = serde_json::json!({"status": "unknown", "checks": [], "error": error});
+            let mut body = serde_json::json!({"status": "unknown", "checks": [], "error": error});
+            if let Some(hint) = failure_of(&err).and_then(|f| f.hint.as_deref()) {
+                body["hint"] = hint.into();
+            }
             HealthSnapshot {
                 http_status: StatusCode::SERVICE_UNAVAILABLE,
                 body: json_body(&body),
