@@ -63,7 +63,8 @@ impl TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let mut name = format!(
             "palmdb_t_{}_{}_{}",
-            tag.to_lowercase().replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+            tag.to_lowercase()
+                .replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
             std::process::id(),
             n
         );
@@ -71,7 +72,10 @@ impl TestDb {
         let create = format!("CREATE DATABASE \"{name}\"");
         block_on(async move {
             let admin = connect(&admin_url()).await;
-            admin.batch_execute(&create).await.expect("create test database");
+            admin
+                .batch_execute(&create)
+                .await
+                .expect("create test database");
         });
         TestDb {
             url: url_for(&name),
@@ -147,8 +151,16 @@ impl Drop for TestDb {
 pub fn palmdb_command(args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_palmdb"));
     for var in [
-        "DATABASE_URL", "PGHOST", "PGPORT", "PGUSER", "PGPASSWORD", "PGDATABASE", "PGSSLMODE",
-        "PGSSLROOTCERT", "BACKUP_DIR", "PALMDB_ADMIN_TOKEN",
+        "DATABASE_URL",
+        "PGHOST",
+        "PGPORT",
+        "PGUSER",
+        "PGPASSWORD",
+        "PGDATABASE",
+        "PGSSLMODE",
+        "PGSSLROOTCERT",
+        "BACKUP_DIR",
+        "PALMDB_ADMIN_TOKEN",
     ] {
         cmd.env_remove(var);
     }
