@@ -45,6 +45,10 @@ pub enum Command {
 
     /// Serve the admin HTTP API and Prometheus metrics (a token is required; see docs/serve.md).
     Serve(ServeArgs),
+
+    /// Fill Palm's tables with realistic synthetic data, deterministic for a given seed.
+    /// Refuses tables that already hold rows unless --force.
+    DemoData(DemoDataArgs),
 }
 
 #[derive(Debug, Args)]
@@ -165,6 +169,26 @@ pub struct MaintainArgs {
     /// Skip a table whose lock cannot be had within this time (e.g. 5s).
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
     pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoDataArgs {
+    /// How many users; about one order, one analysis session, half an image and one webhook
+    /// delivery are generated per user.
+    #[arg(long, value_name = "N")]
+    pub users: i64,
+
+    /// Seed of the pseudo-random choices: the same seed gives the same rows.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: i64,
+
+    /// Delete every row of the Palm tables first instead of refusing when they hold data.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

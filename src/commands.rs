@@ -4,7 +4,9 @@
 use anyhow::Result;
 
 use crate::cli::ServeArgs;
-use crate::cli::{BackupAction, BackupArgs, Cli, Command, MigrateAction, MigrateArgs, SourceArgs};
+use crate::cli::{
+    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, MigrateAction, MigrateArgs, SourceArgs,
+};
 use crate::cli::{HealthArgs, HealthFormat, MaintainArgs};
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
@@ -33,6 +35,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Maintain(args) => maintain_command(&settings, args).await,
         Command::Backup(args) => backup_command(&settings, args, cli.quiet).await,
         Command::Serve(args) => serve_command(&settings, args).await,
+        Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
     }
 }
 
@@ -120,6 +123,32 @@ async fn maintain_command(settings: &ConnectSettings, args: MaintainArgs) -> Res
         lock_timeout: args.lock_timeout,
     };
     maintain::maintain(&client, &options, &mut std::io::stdout()).await?;
+    Ok(ExitCode::Ok)
+}
+
+async fn demo_data_command(
+    settings: &ConnectSettings,
+    args: DemoDataArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let options = crate::demo_data::DemoOptions {
+        users: args.users,
+        seed: args.seed,
+        force: args.force,
+    };
+    let mut client = settings
+        .with_application_name("palmdb demo-data")
+        .connect()
+        .await?;
+    let spinner = crate::demo_data::progress::Spinner::new(quiet);
+    let report = crate::demo_data::fill(&mut client, &options, &|step| spinner.step(step)).await;
+    spinner.finish();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text(settings.database()));
+    }
     Ok(ExitCode::Ok)
 }
 

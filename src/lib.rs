@@ -9,6 +9,7 @@ pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod connect;
+pub mod demo_data;
 pub mod duration;
 pub mod error;
 pub mod health;

@@ -60,11 +60,12 @@ impl Table {
         self.columns.iter().filter(|c| !c.entry.generated)
     }
 
+    /// `pattern` is `name` (a name may itself hold dots) or `schema.name`.
     fn matches(&self, pattern: &str) -> bool {
-        match pattern.split_once('.') {
-            Some((schema, name)) => self.schema == schema && self.name == name,
-            None => self.name == pattern,
-        }
+        self.name == pattern
+            || pattern
+                .split_once('.')
+                .is_some_and(|(schema, name)| self.schema == schema && self.name == name)
     }
 }
 
@@ -175,17 +176,17 @@ pub async fn tables(client: &Client, selection: &Selection) -> Result<Vec<Table>
     Ok(tables)
 }
 
-/// The schemas to read: those asked for, plus those of schema-qualified `--table`s; `public`
-/// when neither names any.
+/// The schemas to read: those asked for (`public` when none is), plus those of
+/// schema-qualified `--table`s.
 fn schemas_to_read(selection: &Selection) -> Vec<String> {
     let mut schemas = selection.schemas.clone();
+    if schemas.is_empty() {
+        schemas.push("public".to_string());
+    }
     for table in &selection.tables {
         if let Some((schema, _)) = table.split_once('.') {
             schemas.push(schema.to_string());
         }
-    }
-    if schemas.is_empty() {
-        schemas.push("public".to_string());
     }
     schemas.sort();
     schemas.dedup();
