@@ -224,6 +224,19 @@ fn serve_refuses_weak_or_exposed_tokens_without_echoing_them() {
 }
 
 #[test]
+fn a_request_deadline_shorter_than_the_database_timeout_is_refused() {
+    let out = palmdb_command(&["serve", "--db-timeout", "10s", "--request-timeout", "5s"])
+        .env("PALMDB_ADMIN_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    let text = common::assert_exit(&out, 1);
+    assert!(
+        text.contains("--request-timeout (5s) must be longer than --db-timeout (10s)"),
+        "{text}"
+    );
+}
+
+#[test]
 fn a_token_file_is_accepted_and_its_token_works() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
