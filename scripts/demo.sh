@@ -30,9 +30,12 @@ cat "$serve_log"
 step "curl $base/health   (no token)"
 curl -s -o /dev/null -w '%{http_code}\n' "$base/health"
 step "curl -H 'Authorization: Bearer ...' $base/health"
-curl -s -H "Authorization: Bearer $token" "$base/health" | head -12
+health_body=$(curl -s -H "Authorization: Bearer $token" "$base/health")
+sed -n 1,12p <<<"$health_body"
+echo "  ..."
 step "curl -H 'Authorization: Bearer ...' $base/metrics | grep -E '^palmdb_(up|health_status|backup_status)'"
-curl -s -H "Authorization: Bearer $token" "$base/metrics" | grep -E '^palmdb_(up|health_status|backup_status) '
+metrics_body=$(curl -s -H "Authorization: Bearer $token" "$base/metrics")
+grep -E '^palmdb_(up|health_status|backup_status) ' <<<"$metrics_body"
 step "kill -TERM \$serve_pid"
 kill -TERM "$serve_pid"
 wait "$serve_pid" && echo "exited $?"
