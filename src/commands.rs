@@ -3,12 +3,15 @@
 
 use anyhow::Result;
 
+use crate::cli::ServeArgs;
 use crate::cli::{
-    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, MigrateAction, MigrateArgs, RestoreArgs,
-    SourceArgs, VerifyArgs,
+    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, HealthArgs, HealthFormat, MaintainArgs,
+    MigrateAction, MigrateArgs, RestoreArgs, SourceArgs, StatsArgs, StatsCommand, VerifyArgs,
 };
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
+use crate::health::{self, HealthOptions};
+use crate::maintain::{self, MaintainOptions};
 use crate::migrate::{self, history::Timeouts, source::Source, MigrateOptions};
 
 /// Whether a command reports a state (Nagios exit codes, 3 on errors) or performs an action.
@@ -21,7 +24,7 @@ pub fn is_checking(cli: &Cli) -> bool {
         }) | Command::Backup(BackupArgs {
             action: BackupAction::Status(_) | BackupAction::Verify(_)
         })
-    )
+    ) || matches!(&cli.command, Command::Health(_))
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -31,6 +34,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Backup(args) => backup_command(&settings, args, cli.quiet).await,
         Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
         Command::Restore(args) => restore_command(&settings, args, cli.quiet).await,
+        Command::Stats(args) => stats_command(&settings, args).await,
+        Command::Health(args) => health_command(&settings, args).await,
+        Command::Maintain(args) => maintain_command(&settings, args).await,
+        Command::Serve(args) => serve_command(&settings, args).await,
     }
 }
 
@@ -97,6 +104,91 @@ async fn demo_data_command(
     } else {
         print!("{}", report.render_text(settings.database()));
     }
+    Ok(ExitCode::Ok)
+}
+
+async fn stats_command(settings: &ConnectSettings, args: StatsArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb stats")
+        .connect()
+        .await?;
+    match args.what {
+        StatsCommand::User(user_args) => {
+            let key = crate::stats::UserKey::parse(&user_args.user)?;
+            let stats = crate::stats::user_stats(&client, &key).await?;
+            if user_args.json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", stats.render_text());
+            }
+        }
+        StatsCommand::Orders(order_args) => {
+            let query = crate::stats::OrdersQuery {
+                status: order_args.status,
+                limit: order_args.limit,
+                before: order_args.before,
+            };
+            let page = crate::stats::orders_by_status(&client, &query).await?;
+            if order_args.json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                print!("{}", page.render_text());
+            }
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn health_command(settings: &ConnectSettings, args: HealthArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb health")
+        .connect()
+        .await?;
+    // A monitor must answer, not queue: fail (exit 3) rather than wait behind a lock.
+    client
+        .batch_execute("SET lock_timeout = '5s'; SET statement_timeout = '60s'")
+        .await?;
+    let format = args.format.unwrap_or_else(|| {
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            HealthFormat::Table
+        } else {
+            HealthFormat::Json
+        }
+    });
+    if args.record {
+        let recorded = health::record::record_snapshot(&client, args.keep).await?;
+        if format == HealthFormat::Table {
+            println!("recorded a snapshot of {recorded} table(s) in palmdb.health_snapshots\n");
+        }
+    }
+    let options = HealthOptions {
+        checks: args.checks,
+        thresholds: args.thresholds,
+    };
+    let report = health::collect(&client, &options).await?;
+    match format {
+        HealthFormat::Table => print!("{}", health::table::render(&report)),
+        HealthFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        HealthFormat::Nagios => println!("{}", health::nagios::render(&report)),
+        HealthFormat::Prometheus => print!("{}", report.to_prometheus()),
+    }
+    Ok(report.exit_code())
+}
+
+async fn maintain_command(settings: &ConnectSettings, args: MaintainArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb maintain")
+        .connect()
+        .await?;
+    let options = MaintainOptions {
+        dry_run: args.dry_run,
+        dead_ratio: args.dead_ratio,
+        dead_rows_min: args.dead_rows_min,
+        stale_ratio: args.stale_ratio,
+        stale_rows_min: args.stale_rows_min,
+        lock_timeout: args.lock_timeout,
+    };
+    maintain::maintain(&client, &options, &mut std::io::stdout()).await?;
     Ok(ExitCode::Ok)
 }
 
@@ -242,5 +334,26 @@ async fn restore_command(
     } else {
         print!("{}", report.render_text());
     }
+    Ok(ExitCode::Ok)
+}
+
+async fn serve_command(settings: &ConnectSettings, args: ServeArgs) -> Result<ExitCode> {
+    let options = crate::serve::ServeOptions {
+        listen: args.listen,
+        tokens: crate::serve::tokens::TokenSources {
+            admin_token: args.admin_token,
+            admin_token_file: args.token_file,
+            read_token: args.read_token,
+            read_token_file: args.read_token_file,
+        },
+        metrics_public: args.metrics_public,
+        backup_dir: args.dir.dir,
+        max_age: args.max_age,
+        pool_size: usize::from(args.pool_size),
+        db_timeout: args.db_timeout,
+        request_timeout: args.request_timeout,
+        cache_ttl: args.cache_ttl,
+    };
+    crate::serve::serve(settings, options).await?;
     Ok(ExitCode::Ok)
 }
