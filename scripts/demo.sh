@@ -62,7 +62,7 @@ $palmdb backup verify latest --restore-test
 restored_url=${DATABASE_URL%/*}/palm_demo_restored
 PGOPTIONS=--client-min-messages=warning psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS palm_demo_restored WITH (FORCE)" -c "CREATE DATABASE palm_demo_restored"
 step "DATABASE_URL=.../palm_demo_restored palmdb migrate"
-DATABASE_URL=$restored_url $palmdb --quiet migrate
+DATABASE_URL=$restored_url $palmdb --quiet migrate | tail -1
 step "DATABASE_URL=.../palm_demo_restored palmdb restore latest"
 DATABASE_URL=$restored_url $palmdb restore latest
 step "row counts: palm_demo vs palm_demo_restored"
