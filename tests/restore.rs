@@ -121,64 +121,113 @@ fn a_bad_row_midway_rolls_back_every_table_and_sequence() {
     );
 }
 
+/// Starts `palmdb restore` into `target`, SIGKILLs it as soon as `moment` (a query on the
+/// restore's backend in pg_stat_activity / progress views, `$1` its pid) returns true, and
+/// waits until the server has rolled the dead session back.
+fn kill_restore_when(target: &TestDb, folder: &std::path::Path, moment: &'static str) {
+    let child = target
+        .command(&["restore", folder.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = target.url.clone();
+    let database = target.name.clone();
+    common::block_on(async move {
+        let mut child = child;
+        let client = common::connect(&url).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let backend: Option<i32> = client
+                .query_opt(
+                    "SELECT pid FROM pg_stat_activity
+                     WHERE datname = $1 AND application_name = 'palmdb restore'
+                       AND backend_type = 'client backend'",
+                    &[&database],
+                )
+                .await
+                .unwrap()
+                .map(|r| r.get(0));
+            if let Some(pid) = backend {
+                let now: bool = client.query_one(moment, &[&pid]).await.unwrap().get(0);
+                if now {
+                    break;
+                }
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "restore ended before it could be killed"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the restore never got there"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // The server notices the dead client and rolls back; wait for its backend to go.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = $1 AND application_name = 'palmdb restore'",
+                    &[&database],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if left == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the killed restore's backend stayed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+}
+
 #[test]
 fn sigkill_during_the_load_leaves_the_target_as_it_was() {
     let source = TestDb::migrated("restore_kill_src");
     fill_palm(&source, 40_000);
     let dir = tempfile::tempdir().unwrap();
     let folder = take_backup(&source, dir.path(), &[]);
-
     let target = TestDb::migrated("restore_kill_dst");
     let keys_before = foreign_key_definitions(&target);
-    let mut child = target
-        .command(&["restore", folder.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the COPY of a table after the first one is under way: users is loaded (but
-    // not committed) and another table is half-loaded.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let copying = target.scalar(&format!(
-            "SELECT count(*) FROM pg_stat_progress_copy AS p
-             JOIN pg_database AS d ON d.oid = p.datid
-             WHERE d.datname = '{}' AND p.relid <> 'users'::regclass AND p.tuples_processed > 0",
-            target.name
-        ));
-        if copying.as_deref() == Some("1") {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "restore ended before it could be killed"
+    let moments = [
+        // Mid-COPY of a table after the first: users is loaded (not committed), another
+        // table half-loaded, the indexes and foreign keys set aside.
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_copy
+                        WHERE pid = $1 AND relid <> 'users'::regclass AND tuples_processed > 0)",
+        // Every table loaded, the indexes being rebuilt.
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_create_index WHERE pid = $1)",
+        // The foreign keys being validated.
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                        WHERE pid = $1 AND query LIKE '%ADD CONSTRAINT%FOREIGN KEY%')",
+    ];
+    for moment in moments {
+        kill_restore_when(&target, &folder, moment);
+        assert_eq!(
+            palm_counts(&target),
+            vec![0, 0, 0, 0, 0],
+            "killed at: {moment}"
         );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the restore never got to its second table"
+        assert_eq!(
+            foreign_key_definitions(&target),
+            keys_before,
+            "killed at: {moment}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(
+            target
+                .scalar("SELECT last_value FROM preorders_id_seq")
+                .as_deref(),
+            Some("1")
+        );
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    // The server notices the dead client and rolls back; wait for its backend to go.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while target.scalar(&format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'palmdb restore'",
-        target.name
-    )) != Some("0".to_string())
-    {
-        assert!(std::time::Instant::now() < deadline, "the killed restore's backend stayed");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert_eq!(palm_counts(&target), vec![0, 0, 0, 0, 0]);
-    assert_eq!(foreign_key_definitions(&target), keys_before);
-    assert_eq!(
-        target
-            .scalar("SELECT last_value FROM preorders_id_seq")
-            .as_deref(),
-        Some("1")
-    );
     // Nothing is left half-done: the next restore works.
     assert_success(&restore(&target, &folder, &["--quiet"]));
     assert_eq!(palm_counts(&target), palm_counts(&source));
