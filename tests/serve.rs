@@ -28,20 +28,16 @@ struct Server {
 }
 
 impl Server {
-    /// Starts the server against `database_url` with both tokens and a fresh backup folder.
+    /// Starts the server against `database_url` with both tokens and a fresh backup folder
+    /// (unless `extra` names another with `--dir`).
     fn start(database_url: &str, extra: &[&str]) -> Server {
         let backups = tempfile::tempdir().unwrap();
         let backup_dir = backups.path().to_path_buf();
         let dir = backup_dir.to_str().unwrap().to_string();
-        let mut args = vec![
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--dir",
-            &dir,
-            "--read-token",
-            READ,
-        ];
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--read-token", READ];
+        if !extra.contains(&"--dir") {
+            args.extend_from_slice(&["--dir", &dir]);
+        }
         args.extend_from_slice(extra);
         let mut cmd = palmdb_command(&args);
         cmd.env("DATABASE_URL", database_url)
@@ -696,6 +692,24 @@ fn delete_expired_prunes_like_the_cli_and_only_for_the_admin() {
     // The list reflects the prune at once (the cache is emptied).
     let list = json(server.get("/backups", Some(READ)));
     assert_eq!(list.as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn an_unreadable_backup_folder_is_an_error_not_an_empty_list() {
+    let not_a_folder = tempfile::NamedTempFile::new().unwrap();
+    let path = not_a_folder.path().to_str().unwrap();
+    let server = Server::start(&closed_port_url(), &["--dir", path]);
+    let response = server.get("/backups", Some(READ));
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(json(response)["error"]
+        .as_str()
+        .unwrap()
+        .contains("cannot read the backup folder"));
+    let response = server.get("/backups/status", Some(READ));
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json(response)["status"], "unknown");
+    let samples = parse_prometheus(&server.get("/metrics", Some(READ)).text().unwrap());
+    assert_eq!(sample(&samples, "palmdb_backup_status"), 3.0);
 }
 
 // ----- the database is not there ---------------------------------------------------------------
