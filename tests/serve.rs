@@ -864,6 +864,35 @@ fn concurrent_scrapes_stay_within_the_pool() {
     }
 }
 
+#[test]
+fn concurrent_requests_share_one_health_query() {
+    let db = TestDb::migrated("serve_single_flight");
+    let server = Server::start(&db.url, &["--cache-ttl", "60s"]);
+    let base = server.base.clone();
+    let barrier = Arc::new(std::sync::Barrier::new(24));
+    let workers: Vec<_> = (0..24)
+        .map(|i| {
+            let (base, barrier) = (base.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let client = client();
+                barrier.wait();
+                let path = if i % 2 == 0 { "/health" } else { "/metrics" };
+                client
+                    .get(format!("{base}{path}"))
+                    .bearer_auth(READ)
+                    .send()
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for worker in workers {
+        assert_eq!(worker.join().unwrap(), StatusCode::OK);
+    }
+    let samples = parse_prometheus(&server.get("/metrics", Some(READ)).text().unwrap());
+    assert_eq!(sample(&samples, "palmdb_health_collections_total"), 1.0);
+}
+
 // ----- stopping -------------------------------------------------------------------------------
 
 #[test]
