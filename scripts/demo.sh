@@ -40,3 +40,12 @@ step "kill -TERM \$serve_pid"
 kill -TERM "$serve_pid"
 wait "$serve_pid" && echo "exited $?"
 rm -f "$serve_log"
+
+# palmdb backup: a consistent backup of the demo database, then what the backup folder holds.
+export BACKUP_DIR=${DEMO_BACKUP_DIR:-/tmp/palm_demo_backups}
+step palmdb backup create --json
+$palmdb backup create --json
+step palmdb backup list
+$palmdb backup list
+step palmdb backup status --max-age 24h
+$palmdb backup status --max-age 24h

@@ -5,9 +5,9 @@ use anyhow::Result;
 
 use crate::cli::ServeArgs;
 use crate::cli::{
-    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, MigrateAction, MigrateArgs, SourceArgs,
+    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, HealthArgs, HealthFormat, MaintainArgs,
+    MigrateAction, MigrateArgs, RestoreArgs, SourceArgs, StatsArgs, StatsCommand, VerifyArgs,
 };
-use crate::cli::{HealthArgs, HealthFormat, MaintainArgs};
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
 use crate::health::{self, HealthOptions};
@@ -22,7 +22,7 @@ pub fn is_checking(cli: &Cli) -> bool {
             action: Some(MigrateAction::Status(_)),
             ..
         }) | Command::Backup(BackupArgs {
-            action: BackupAction::Status(_)
+            action: BackupAction::Status(_) | BackupAction::Verify(_)
         })
     ) || matches!(&cli.command, Command::Health(_))
 }
@@ -31,11 +31,13 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = connect::settings(cli.database_url.as_deref())?;
     match cli.command {
         Command::Migrate(args) => migrate_command(&settings, args).await,
+        Command::Backup(args) => backup_command(&settings, args, cli.quiet).await,
+        Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
+        Command::Restore(args) => restore_command(&settings, args, cli.quiet).await,
+        Command::Stats(args) => stats_command(&settings, args).await,
         Command::Health(args) => health_command(&settings, args).await,
         Command::Maintain(args) => maintain_command(&settings, args).await,
-        Command::Backup(args) => backup_command(&settings, args, cli.quiet).await,
         Command::Serve(args) => serve_command(&settings, args).await,
-        Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
     }
 }
 
@@ -67,10 +69,74 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
                     statement_timeout: args.statement_timeout,
                 },
             };
-            migrate::migrate(settings, &options, &mut std::io::stdout()).await?;
+            migrate::migrate_to(
+                settings,
+                &options,
+                args.target_version,
+                &mut std::io::stdout(),
+            )
+            .await?;
             Ok(ExitCode::Ok)
         }
     }
+}
+
+async fn demo_data_command(
+    settings: &ConnectSettings,
+    args: DemoDataArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let options = crate::demo_data::DemoOptions {
+        users: args.users,
+        seed: args.seed,
+        force: args.force,
+    };
+    let mut client = settings
+        .with_application_name("palmdb demo-data")
+        .connect()
+        .await?;
+    let spinner = crate::demo_data::progress::Spinner::new(quiet);
+    let report = crate::demo_data::fill(&mut client, &options, &|step| spinner.step(step)).await;
+    spinner.finish();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text(settings.database()));
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn stats_command(settings: &ConnectSettings, args: StatsArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb stats")
+        .connect()
+        .await?;
+    match args.what {
+        StatsCommand::User(user_args) => {
+            let key = crate::stats::UserKey::parse(&user_args.user)?;
+            let stats = crate::stats::user_stats(&client, &key).await?;
+            if user_args.json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", stats.render_text());
+            }
+        }
+        StatsCommand::Orders(order_args) => {
+            let query = crate::stats::OrdersQuery {
+                status: order_args.status,
+                limit: order_args.limit,
+                before: order_args.before,
+            };
+            let page = crate::stats::orders_by_status(&client, &query).await?;
+            if order_args.json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                print!("{}", page.render_text());
+            }
+        }
+    }
+    Ok(ExitCode::Ok)
 }
 
 async fn health_command(settings: &ConnectSettings, args: HealthArgs) -> Result<ExitCode> {
@@ -123,32 +189,6 @@ async fn maintain_command(settings: &ConnectSettings, args: MaintainArgs) -> Res
         lock_timeout: args.lock_timeout,
     };
     maintain::maintain(&client, &options, &mut std::io::stdout()).await?;
-    Ok(ExitCode::Ok)
-}
-
-async fn demo_data_command(
-    settings: &ConnectSettings,
-    args: DemoDataArgs,
-    quiet: bool,
-) -> Result<ExitCode> {
-    let options = crate::demo_data::DemoOptions {
-        users: args.users,
-        seed: args.seed,
-        force: args.force,
-    };
-    let mut client = settings
-        .with_application_name("palmdb demo-data")
-        .connect()
-        .await?;
-    let spinner = crate::demo_data::progress::Spinner::new(quiet);
-    let report = crate::demo_data::fill(&mut client, &options, &|step| spinner.step(step)).await;
-    spinner.finish();
-    let report = report?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.render_text(settings.database()));
-    }
     Ok(ExitCode::Ok)
 }
 
@@ -218,6 +258,7 @@ async fn backup_command(
             }
             Ok(ExitCode::Ok)
         }
+        BackupAction::Verify(a) => verify_command(settings, a, quiet).await,
     }
 }
 
@@ -235,6 +276,65 @@ async fn interrupted() -> anyhow::Error {
         }
     };
     crate::error::Failure::operation(format!("interrupted by {name}; nothing was kept")).into()
+}
+
+async fn verify_command(
+    settings: &ConnectSettings,
+    args: VerifyArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let options = crate::verify::VerifyOptions {
+        backup: args.backup,
+        dir: args.dir.dir,
+        restore_test: args.restore_test,
+        progress: !quiet && !args.json,
+    };
+    let mut report = crate::verify::verify(settings, &options).await?;
+    report.conclude();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(report.exit_code())
+}
+
+async fn restore_command(
+    settings: &ConnectSettings,
+    args: RestoreArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let progress = !quiet && !args.json;
+    let report = match (args.from_legacy, args.backup) {
+        (Some(file), _) => {
+            let options = crate::restore::legacy::LegacyOptions {
+                file,
+                tables: args.tables,
+                clean: args.clean,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::legacy::restore_legacy(settings, &options).await?
+        }
+        (None, backup) => {
+            let options = crate::restore::RestoreOptions {
+                backup: backup.unwrap_or_else(|| "latest".to_string()),
+                dir: args.dir.dir,
+                tables: args.tables,
+                clean: args.clean,
+                allow_masked: args.allow_masked,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::restore(settings, &options).await?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(ExitCode::Ok)
 }
 
 async fn serve_command(settings: &ConnectSettings, args: ServeArgs) -> Result<ExitCode> {

@@ -15,4 +15,7 @@ pub mod error;
 pub mod health;
 pub mod maintain;
 pub mod migrate;
+pub mod restore;
 pub mod serve;
+pub mod stats;
+pub mod verify;

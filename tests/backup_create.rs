@@ -515,6 +515,42 @@ fn a_terminated_backend_fails_cleanly() {
 }
 
 #[test]
+fn sigterm_stops_the_backup_and_removes_its_folder() {
+    let db = TestDb::new("backup_sigterm");
+    slow_table(&db);
+    let dir = backup_dir();
+    let mut child = db
+        .command(&[
+            "backup",
+            "create",
+            "--dir",
+            dir.path().to_str().unwrap(),
+            "--jobs",
+            "2",
+            "--compress",
+            "zstd:19",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for_partial(dir.path(), &mut child);
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("interrupted by SIGTERM"), "{err}");
+    let leftovers: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().collect();
+    assert!(
+        leftovers.is_empty(),
+        "an interrupted backup removes its folder: {leftovers:?}"
+    );
+}
+
+#[test]
 fn unwritable_folder_and_full_disk_are_clear_errors() {
     let db = TestDb::new("backup_unwritable");
     slow_table(&db);
@@ -580,7 +616,12 @@ fn folders_and_files_are_private() {
         );
     }
     let manifest = Manifest::read(&backup).unwrap();
-    assert_eq!(manifest.schema_version, Some(1));
+    let newest = palmdb::migrate::source::Source::default()
+        .versioned()
+        .unwrap()
+        .last()
+        .map(|m| i64::from(m.version));
+    assert_eq!(manifest.schema_version, newest);
     assert!(!manifest.masked);
     assert!(manifest
         .sequences

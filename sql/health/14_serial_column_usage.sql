@@ -25,11 +25,11 @@ AS $$
         a.attname                                               AS column_name,
         a.atttypid::regtype                                     AS column_type,
         seq.oid::regclass::text                                 AS sequence_name,
-        s.last_value                                            AS last_value,
+        last.value                                              AS last_value,
         CASE a.atttypid WHEN 'int2'::regtype THEN 32767 ELSE 2147483647 END::bigint
                                                                 AS max_value,
         round(
-            s.last_value::numeric
+            last.value::numeric
                 / CASE a.atttypid WHEN 'int2'::regtype THEN 32767 ELSE 2147483647 END,
             6
         )                                                       AS used_ratio
@@ -37,6 +37,8 @@ AS $$
     JOIN pg_class AS seq
         ON seq.oid = d.objid
         AND seq.relkind = 'S'
+    JOIN pg_sequence AS ps
+        ON ps.seqrelid = seq.oid
     JOIN pg_class AS t
         ON t.oid = d.refobjid
     JOIN pg_namespace AS n
@@ -44,15 +46,17 @@ AS $$
     JOIN pg_attribute AS a
         ON a.attrelid = d.refobjid
         AND a.attnum = d.refobjsubid
-    JOIN pg_sequences AS s
-        ON s.schemaname = (SELECT sn.nspname FROM pg_namespace AS sn WHERE sn.oid = seq.relnamespace)
-        AND s.sequencename = seq.relname
+    -- Read the sequence only for the narrow columns: reading thousands of bigint ones is the
+    -- expensive part on a large schema.
+    CROSS JOIN LATERAL (
+        SELECT pg_sequence_last_value(seq.oid) AS value
+    ) AS last
     WHERE d.classid = 'pg_class'::regclass
         AND d.refclassid = 'pg_class'::regclass
         AND d.deptype IN ('a', 'i')
         AND a.atttypid IN ('int2'::regtype, 'int4'::regtype)
-        AND s.increment_by > 0
-        AND s.last_value IS NOT NULL
+        AND ps.seqincrement > 0
+        AND last.value IS NOT NULL
     ORDER BY used_ratio DESC, schema_name, table_name, column_name
 $$;
 

@@ -374,7 +374,7 @@ BEGIN
                                                                          AS names,
                 string_agg(x.remedy, ' ' ORDER BY x.index_bytes DESC)    AS remedies
             FROM palmdb.unused_indexes AS x
-            WHERE x.index_bytes >= unused_index_min_bytes
+            WHERE x.estimated_bytes >= unused_index_min_bytes
         ) AS u;
     END IF;
 

@@ -3,7 +3,8 @@
 //! A backup is `<dir>/<id>/` where `<id>` is the UTC start time, `20261125T170501Z` (with
 //! `-2`, `-3`... when two start in the same second), so names sort by time. Work in progress
 //! lives in `<dir>/.partial-<id>-<pid>/`: the leading dot and the prefix make it something no
-//! reader mistakes for a backup, and `prune` removes it once no process holds its lock file.
+//! reader mistakes for a backup, and `prune` removes it once no process holds its lock (an
+//! `flock` on the folder itself, taken by the writing process and released when it dies).
 
 use chrono::{DateTime, Utc};
 
@@ -13,9 +14,6 @@ pub const MANIFEST_FILE: &str = "manifest.json";
 
 /// Prefix of work-in-progress folders.
 pub const PARTIAL_PREFIX: &str = ".partial-";
-
-/// Lock file inside a work-in-progress folder, held (flock) by the process writing it.
-pub const LOCK_FILE: &str = ".lock";
 
 /// The id for a backup started at `at`; `attempt` 1 is the plain timestamp.
 pub fn backup_id(at: DateTime<Utc>, attempt: u32) -> String {
