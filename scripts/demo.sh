@@ -14,6 +14,16 @@ step palmdb migrate
 $palmdb migrate
 step palmdb migrate status
 $palmdb migrate status
+
+# palmdb backup: a consistent backup of the demo database, then what the backup folder holds.
+export BACKUP_DIR=${DEMO_BACKUP_DIR:-/tmp/palm_demo_backups}
+step palmdb backup create --json
+$palmdb backup create --json
+step palmdb backup list
+$palmdb backup list
+step palmdb backup status --max-age 24h
+$palmdb backup status --max-age 24h
+
 step palmdb health
 # health exits 1 on warnings and 2 on criticals (the Nagios convention); on a freshly loaded
 # demo database warnings are expected (e.g. stale statistics: autovacuum is off on CI) and

@@ -45,14 +45,14 @@ if ! grep -Rqs "^listen_addresses" "$conf_dir/postgresql.conf" "$conf_dir/conf.d
   set_conf listen_addresses "'127.0.0.1'"
 fi
 
+# pg_hba.conf: the first matching line wins, so palmdb's two lines go first, in this order:
+# password logins for the auth tests' group, then password-less local logins for everyone
+# else (a fresh Debian cluster asks 127.0.0.1 for scram-sha-256 further down).
+wanted=$'host all +palmdb_password_auth 127.0.0.1/32 scram-sha-256 # palmdb tests\nhost all all 127.0.0.1/32 trust # palmdb tests: local test server only'
 changed_hba=0
-if ! grep -q "palmdb_password_auth" "$hba"; then
-  # First matching line wins: password logins for the auth tests go before any trust line.
-  sed -i "1i host all +palmdb_password_auth 127.0.0.1/32 scram-sha-256 # palmdb tests" "$hba"
-  changed_hba=1
-fi
-if ! grep -Eq "^host +all +all +127.0.0.1/32 +trust" "$hba"; then
-  echo "host all all 127.0.0.1/32 trust # palmdb tests: local test server only" >>"$hba"
+if [ "$(head -n 2 "$hba")" != "$wanted" ]; then
+  others=$(grep -v '# palmdb tests' "$hba" || true)
+  printf '%s\n%s\n' "$wanted" "$others" >"$hba"
   changed_hba=1
 fi
 

@@ -31,7 +31,18 @@ pub struct Cli {
 pub enum Command {
     /// Bring the schema, sql/ objects and indexes up to date (safe to run concurrently).
     Migrate(MigrateArgs),
+    /// Take, list, check and prune streaming JSON backups.
+    Backup(BackupArgs),
 
+    /// Fill Palm's tables with realistic synthetic data, deterministic for a given seed.
+    /// Refuses tables that already hold rows unless --force.
+    DemoData(DemoDataArgs),
+
+    /// Load a backup into the database: checked first, all or nothing.
+    Restore(RestoreArgs),
+
+    /// One user's statistics, or the newest orders in a status.
+    Stats(StatsArgs),
     /// Run the health checks. Exit 0 all ok, 1 a warning, 2 a critical, 3 cannot connect.
     Health(HealthArgs),
 
@@ -58,6 +69,10 @@ pub struct MigrateArgs {
     /// long transaction and blocking the application's queries. Retried up to 3 times.
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
     pub lock_timeout: Duration,
+
+    /// Stop after this migration version (e.g. to restore a backup taken at that version).
+    #[arg(long, value_name = "VERSION")]
+    pub target_version: Option<i32>,
 
     /// statement_timeout for every migration statement (0 turns it off).
     #[arg(long, default_value = "30m", value_parser = crate::duration::parse)]
@@ -94,6 +109,70 @@ pub struct SourceArgs {
     /// Read re-appliable sql/ objects from this folder instead of the built-in ones.
     #[arg(long, value_name = "DIR")]
     pub sql_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoDataArgs {
+    /// How many users; about one order, one analysis session, half an image and one webhook
+    /// delivery are generated per user.
+    #[arg(long, value_name = "N")]
+    pub users: i64,
+
+    /// Seed of the pseudo-random choices: the same seed gives the same rows.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: i64,
+
+    /// Delete every row of the Palm tables first instead of refusing when they hold data.
+    #[arg(long)]
+    pub force: bool,
+
+    /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(subcommand)]
+    pub what: StatsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// One user's orders, revenue and palm analyses.
+    User(StatsUserArgs),
+    /// The newest orders in one status, a page at a time.
+    Orders(StatsOrdersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsUserArgs {
+    /// The user's id (a uuid) or email address (any case).
+    #[arg(value_name = "ID-or-EMAIL")]
+    pub user: String,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsOrdersArgs {
+    /// initiated, processing, completed, failed, refunded or cancelled.
+    #[arg(long, value_name = "S")]
+    pub status: String,
+
+    /// Orders per page (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: i32,
+
+    /// Show orders older than this one: the id printed as the next page's cursor.
+    #[arg(long, value_name = "CURSOR")]
+    pub before: Option<i64>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -158,4 +237,183 @@ pub struct MaintainArgs {
     /// Skip a table whose lock cannot be had within this time (e.g. 5s).
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
     pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupArgs {
+    #[command(subcommand)]
+    pub action: BackupAction,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BackupAction {
+    /// Take a consistent backup of the database (one snapshot), print its id.
+    Create(BackupCreateArgs),
+    /// Valid backups, newest first.
+    List(BackupListArgs),
+    /// Is there a valid backup younger than --max-age? Exit 0 OK, 1 WARNING (too old),
+    /// 2 CRITICAL (none), 3 cannot read the folder.
+    Status(BackupStatusArgs),
+    /// Delete expired backups and abandoned unfinished ones; never the newest backup.
+    Prune(BackupPruneArgs),
+    /// Check a backup: manifest, every file's SHA-256, every line, row counts; with
+    /// --restore-test also restore it into a scratch database and compare.
+    /// Exit 0 OK, 2 FAILED, 3 could not check.
+    Verify(VerifyArgs),
+}
+
+/// Where backups live.
+#[derive(Debug, Args, Clone)]
+pub struct BackupDirArgs {
+    /// Backup folder.
+    #[arg(
+        long,
+        env = "BACKUP_DIR",
+        default_value = "backups",
+        value_name = "DIR"
+    )]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupCreateArgs {
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Connections reading tables at once, all from the same snapshot.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
+    /// Table file compression: zstd, zstd:LEVEL (1-19) or none.
+    #[arg(long, default_value = "zstd", value_name = "zstd[:LEVEL]|none")]
+    pub compress: crate::archive::Compression,
+
+    /// Back up this schema (repeatable; default public).
+    #[arg(long = "schema", value_name = "SCHEMA")]
+    pub schemas: Vec<String>,
+
+    /// Back up only this table, NAME or SCHEMA.NAME (repeatable).
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+
+    /// Leave this table out, NAME or SCHEMA.NAME (repeatable).
+    #[arg(long = "exclude-table", value_name = "TABLE")]
+    pub exclude_tables: Vec<String>,
+
+    /// Write a shareable copy: personal data masked in SQL during the COPY.
+    #[arg(long)]
+    pub mask: bool,
+
+    /// Extra mask rules ([schema.]table.column RULE per line), winning over Palm's defaults.
+    #[arg(long, value_name = "FILE", requires = "mask")]
+    pub mask_rules: Option<PathBuf>,
+
+    /// How long to wait for a table lock (a DDL in progress) before giving up.
+    #[arg(long, default_value = "30s", value_parser = crate::duration::parse)]
+    pub lock_timeout: Duration,
+
+    /// Print a JSON summary (id, path, tables, rows, bytes, seconds) instead of the id.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupListArgs {
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupStatusArgs {
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Oldest acceptable age of the newest backup (e.g. 90m, 24h, 7d).
+    #[arg(long, default_value = "24h", value_parser = crate::duration::parse)]
+    pub max_age: Duration,
+
+    /// Print JSON instead of one line.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupPruneArgs {
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Keep backups completed less than this many days ago.
+    #[arg(long, default_value_t = 7)]
+    pub keep_days: u32,
+
+    /// Keep at least this many of the newest backups, whatever their age (at least 1).
+    #[arg(long, default_value_t = 1)]
+    pub keep_last: usize,
+
+    /// Say what would be deleted, and delete nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup: its id, `latest`, or the path of its folder.
+    pub backup: String,
+
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Also restore it into a scratch database (created and dropped; needs CREATEDB) and
+    /// compare row counts and content checksums with the files.
+    #[arg(long)]
+    pub restore_test: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup: its id, `latest`, or the path of its folder.
+    #[arg(
+        required_unless_present = "from_legacy",
+        conflicts_with = "from_legacy"
+    )]
+    pub backup: Option<String>,
+
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Restore only this table (`name` or `schema.name`); repeat for more.
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+
+    /// Empty the restored tables first, in the same transaction.
+    #[arg(long)]
+    pub clean: bool,
+
+    /// Restore a masked backup (its sensitive columns are not the real data).
+    #[arg(long)]
+    pub allow_masked: bool,
+
+    /// Check everything and say what would be restored; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Import the old system's single-document JSON export instead of a backup.
+    #[arg(long, value_name = "FILE")]
+    pub from_legacy: Option<std::path::PathBuf>,
 }

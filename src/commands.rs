@@ -3,8 +3,10 @@
 
 use anyhow::Result;
 
-use crate::cli::{Cli, Command, MigrateAction, MigrateArgs, SourceArgs};
-use crate::cli::{HealthArgs, HealthFormat, MaintainArgs};
+use crate::cli::{
+    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, HealthArgs, HealthFormat, MaintainArgs,
+    MigrateAction, MigrateArgs, RestoreArgs, SourceArgs, StatsArgs, StatsCommand, VerifyArgs,
+};
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
 use crate::health::{self, HealthOptions};
@@ -18,6 +20,8 @@ pub fn is_checking(cli: &Cli) -> bool {
         Command::Migrate(MigrateArgs {
             action: Some(MigrateAction::Status(_)),
             ..
+        }) | Command::Backup(BackupArgs {
+            action: BackupAction::Status(_) | BackupAction::Verify(_)
         })
     ) || matches!(&cli.command, Command::Health(_))
 }
@@ -26,6 +30,10 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = connect::settings(cli.database_url.as_deref())?;
     match cli.command {
         Command::Migrate(args) => migrate_command(&settings, args).await,
+        Command::Backup(args) => backup_command(&settings, args, cli.quiet).await,
+        Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
+        Command::Restore(args) => restore_command(&settings, args, cli.quiet).await,
+        Command::Stats(args) => stats_command(&settings, args).await,
         Command::Health(args) => health_command(&settings, args).await,
         Command::Maintain(args) => maintain_command(&settings, args).await,
     }
@@ -59,10 +67,74 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
                     statement_timeout: args.statement_timeout,
                 },
             };
-            migrate::migrate(settings, &options, &mut std::io::stdout()).await?;
+            migrate::migrate_to(
+                settings,
+                &options,
+                args.target_version,
+                &mut std::io::stdout(),
+            )
+            .await?;
             Ok(ExitCode::Ok)
         }
     }
+}
+
+async fn demo_data_command(
+    settings: &ConnectSettings,
+    args: DemoDataArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let options = crate::demo_data::DemoOptions {
+        users: args.users,
+        seed: args.seed,
+        force: args.force,
+    };
+    let mut client = settings
+        .with_application_name("palmdb demo-data")
+        .connect()
+        .await?;
+    let spinner = crate::demo_data::progress::Spinner::new(quiet);
+    let report = crate::demo_data::fill(&mut client, &options, &|step| spinner.step(step)).await;
+    spinner.finish();
+    let report = report?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text(settings.database()));
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn stats_command(settings: &ConnectSettings, args: StatsArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb stats")
+        .connect()
+        .await?;
+    match args.what {
+        StatsCommand::User(user_args) => {
+            let key = crate::stats::UserKey::parse(&user_args.user)?;
+            let stats = crate::stats::user_stats(&client, &key).await?;
+            if user_args.json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", stats.render_text());
+            }
+        }
+        StatsCommand::Orders(order_args) => {
+            let query = crate::stats::OrdersQuery {
+                status: order_args.status,
+                limit: order_args.limit,
+                before: order_args.before,
+            };
+            let page = crate::stats::orders_by_status(&client, &query).await?;
+            if order_args.json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                print!("{}", page.render_text());
+            }
+        }
+    }
+    Ok(ExitCode::Ok)
 }
 
 async fn health_command(settings: &ConnectSettings, args: HealthArgs) -> Result<ExitCode> {
@@ -115,5 +187,150 @@ async fn maintain_command(settings: &ConnectSettings, args: MaintainArgs) -> Res
         lock_timeout: args.lock_timeout,
     };
     maintain::maintain(&client, &options, &mut std::io::stdout()).await?;
+    Ok(ExitCode::Ok)
+}
+
+async fn backup_command(
+    settings: &ConnectSettings,
+    args: BackupArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use crate::backup::{catalog::Selection, create, list, prune, status};
+    match args.action {
+        BackupAction::Create(a) => {
+            let options = create::CreateOptions {
+                dir: a.dir.dir,
+                jobs: usize::from(a.jobs),
+                compression: a.compress,
+                selection: Selection {
+                    schemas: a.schemas,
+                    tables: a.tables,
+                    exclude_tables: a.exclude_tables,
+                },
+                mask: a.mask,
+                mask_rules: a.mask_rules,
+                lock_timeout: a.lock_timeout,
+                quiet,
+            };
+            // Ctrl-C or SIGTERM drops the backup in progress, which deletes its folder.
+            let summary = tokio::select! {
+                result = create::create(settings, &options) => result?,
+                signal = interrupted() => return Err(signal),
+            };
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!("{}", summary.id);
+            }
+            Ok(ExitCode::Ok)
+        }
+        BackupAction::List(a) => {
+            let backups = list::list_backups(&a.dir.dir)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&backups)?);
+            } else {
+                print!("{}", list::render_text(&backups));
+            }
+            Ok(ExitCode::Ok)
+        }
+        BackupAction::Status(a) => {
+            let report = status::check_status(&a.dir.dir, a.max_age)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(report.exit_code())
+        }
+        BackupAction::Prune(a) => {
+            let options = prune::PruneOptions {
+                keep_days: a.keep_days,
+                keep_last: a.keep_last,
+                dry_run: a.dry_run,
+            };
+            let report = prune::prune(&a.dir.dir, &options)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(ExitCode::Ok)
+        }
+        BackupAction::Verify(a) => verify_command(settings, a, quiet).await,
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM), as an error to report.
+async fn interrupted() -> anyhow::Error {
+    use tokio::signal::unix::{signal, SignalKind};
+    let name = match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    };
+    crate::error::Failure::operation(format!("interrupted by {name}; nothing was kept")).into()
+}
+
+async fn verify_command(
+    settings: &ConnectSettings,
+    args: VerifyArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let options = crate::verify::VerifyOptions {
+        backup: args.backup,
+        dir: args.dir.dir,
+        restore_test: args.restore_test,
+        progress: !quiet && !args.json,
+    };
+    let mut report = crate::verify::verify(settings, &options).await?;
+    report.conclude();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(report.exit_code())
+}
+
+async fn restore_command(
+    settings: &ConnectSettings,
+    args: RestoreArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let progress = !quiet && !args.json;
+    let report = match (args.from_legacy, args.backup) {
+        (Some(file), _) => {
+            let options = crate::restore::legacy::LegacyOptions {
+                file,
+                tables: args.tables,
+                clean: args.clean,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::legacy::restore_legacy(settings, &options).await?
+        }
+        (None, backup) => {
+            let options = crate::restore::RestoreOptions {
+                backup: backup.unwrap_or_else(|| "latest".to_string()),
+                dir: args.dir.dir,
+                tables: args.tables,
+                clean: args.clean,
+                allow_masked: args.allow_masked,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::restore(settings, &options).await?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
     Ok(ExitCode::Ok)
 }
