@@ -1,5 +1,6 @@
 //! The command line, as data: clap types only. Doc comments are the help text.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -40,6 +41,9 @@ pub enum Command {
 
     /// Load a backup into the database: checked first, all or nothing.
     Restore(RestoreArgs),
+
+    /// Serve the admin HTTP API and Prometheus metrics (a token is required; see docs/serve.md).
+    Serve(ServeArgs),
 
     /// One user's statistics, or the newest orders in a status.
     Stats(StatsArgs),
@@ -416,4 +420,65 @@ pub struct RestoreArgs {
     /// Import the old system's single-document JSON export instead of a backup.
     #[arg(long, value_name = "FILE")]
     pub from_legacy: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (IP:PORT; port 0 picks a free one and prints it).
+    #[arg(long, default_value = "127.0.0.1:9187")]
+    pub listen: SocketAddr,
+
+    /// Token for every endpoint, including DELETE. Prefer the environment variable or
+    /// --token-file: command-line arguments are visible to other users in `ps`.
+    #[arg(
+        long,
+        env = "PALMDB_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+
+    /// File holding the admin token (mode 0600 or stricter).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Token for the read-only endpoints only (health, backups, status, metrics).
+    #[arg(
+        long,
+        env = "PALMDB_READ_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub read_token: Option<String>,
+
+    /// File holding the read token (mode 0600 or stricter).
+    #[arg(long, value_name = "FILE")]
+    pub read_token_file: Option<PathBuf>,
+
+    /// Let anyone scrape /metrics without a token.
+    #[arg(long)]
+    pub metrics_public: bool,
+
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Age past which the newest backup makes /backups/status a warning.
+    #[arg(long, default_value = "24h", value_parser = crate::duration::parse)]
+    pub max_age: Duration,
+
+    /// Most database connections the server opens.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub pool_size: u16,
+
+    /// Longest wait for the database (connect + queries) before /health answers 503 unknown.
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    pub db_timeout: Duration,
+
+    /// Longest time any request may take (must exceed --db-timeout).
+    #[arg(long, default_value = "15s", value_parser = crate::duration::parse)]
+    pub request_timeout: Duration,
+
+    /// How long health and backup results are reused before being computed again.
+    #[arg(long, default_value = "1s", value_parser = crate::duration::parse)]
+    pub cache_ttl: Duration,
 }

@@ -3,6 +3,7 @@
 
 use anyhow::Result;
 
+use crate::cli::ServeArgs;
 use crate::cli::{
     BackupAction, BackupArgs, Cli, Command, DemoDataArgs, HealthArgs, HealthFormat, MaintainArgs,
     MigrateAction, MigrateArgs, RestoreArgs, SourceArgs, StatsArgs, StatsCommand, VerifyArgs,
@@ -36,6 +37,7 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Stats(args) => stats_command(&settings, args).await,
         Command::Health(args) => health_command(&settings, args).await,
         Command::Maintain(args) => maintain_command(&settings, args).await,
+        Command::Serve(args) => serve_command(&settings, args).await,
     }
 }
 
@@ -332,5 +334,26 @@ async fn restore_command(
     } else {
         print!("{}", report.render_text());
     }
+    Ok(ExitCode::Ok)
+}
+
+async fn serve_command(settings: &ConnectSettings, args: ServeArgs) -> Result<ExitCode> {
+    let options = crate::serve::ServeOptions {
+        listen: args.listen,
+        tokens: crate::serve::tokens::TokenSources {
+            admin_token: args.admin_token,
+            admin_token_file: args.token_file,
+            read_token: args.read_token,
+            read_token_file: args.read_token_file,
+        },
+        metrics_public: args.metrics_public,
+        backup_dir: args.dir.dir,
+        max_age: args.max_age,
+        pool_size: usize::from(args.pool_size),
+        db_timeout: args.db_timeout,
+        request_timeout: args.request_timeout,
+        cache_ttl: args.cache_ttl,
+    };
+    crate::serve::serve(settings, options).await?;
     Ok(ExitCode::Ok)
 }

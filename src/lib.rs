@@ -16,5 +16,6 @@ pub mod health;
 pub mod maintain;
 pub mod migrate;
 pub mod restore;
+pub mod serve;
 pub mod stats;
 pub mod verify;
