@@ -39,6 +39,8 @@ if [ "$have" != "$users" ]; then
     DATABASE_URL=$server/$source_db $palmdb --quiet demo-data --users "$users" >/dev/null
     psql "$server/$source_db" -qc "VACUUM ANALYZE"
 fi
+# The source at this binary's newest schema version, as the targets will be.
+DATABASE_URL=$server/$source_db $palmdb --quiet migrate >/dev/null
 rows=$(psql "$server/$source_db" -Atc "SELECT sum(n_live_tup) FROM pg_stat_user_tables
                                         WHERE schemaname = 'public' AND relname <> 'refinery_schema_history'")
 table_size=$(psql "$server/$source_db" -Atc "SELECT pg_size_pretty(sum(pg_total_relation_size(relid)))
