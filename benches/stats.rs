@@ -43,20 +43,60 @@ struct Case {
 }
 
 const CASES: [Case; 11] = [
-    Case { label: "`SELECT 1` (floor)", sql: "SELECT 1" },
-    Case { label: "find_user_by_email", sql: "SELECT * FROM palmdb.find_user_by_email($1)" },
-    Case { label: "user_stats", sql: "SELECT * FROM palmdb.user_stats($1::text::uuid)" },
-    Case { label: "orders_by_status, first page (20)", sql: "SELECT * FROM palmdb.orders_by_status($1, 20)" },
-    Case { label: "orders_by_status, deep page (20)", sql: "SELECT * FROM palmdb.orders_by_status('completed', 20, $1)" },
-    Case { label: "user_sessions (20)", sql: "SELECT * FROM palmdb.user_sessions($1::text::uuid, 20)" },
-    Case { label: "revenue_by_day, 1 day", sql: "SELECT * FROM palmdb.revenue_by_day($1, $1)" },
-    Case { label: "revenue_by_day, 30 days", sql: "SELECT * FROM palmdb.revenue_by_day($1, $1 + 29)" },
-    Case { label: "users_by_role admin (50)", sql: "SELECT * FROM palmdb.users_by_role('admin', 50)" },
-    Case { label: "users_by_role user, deep page (50)", sql: "SELECT * FROM palmdb.users_by_role('user', 50, $1::text::uuid)" },
-    Case { label: "webhooks_to_retry (100)", sql: "SELECT * FROM palmdb.webhooks_to_retry(5, 100)" },
+    Case {
+        label: "`SELECT 1` (floor)",
+        sql: "SELECT 1",
+    },
+    Case {
+        label: "find_user_by_email",
+        sql: "SELECT * FROM palmdb.find_user_by_email($1)",
+    },
+    Case {
+        label: "user_stats",
+        sql: "SELECT * FROM palmdb.user_stats($1::text::uuid)",
+    },
+    Case {
+        label: "orders_by_status, first page (20)",
+        sql: "SELECT * FROM palmdb.orders_by_status($1, 20)",
+    },
+    Case {
+        label: "orders_by_status, deep page (20)",
+        sql: "SELECT * FROM palmdb.orders_by_status('completed', 20, $1)",
+    },
+    Case {
+        label: "user_sessions (20)",
+        sql: "SELECT * FROM palmdb.user_sessions($1::text::uuid, 20)",
+    },
+    Case {
+        label: "revenue_by_day, 1 day",
+        sql: "SELECT * FROM palmdb.revenue_by_day($1, $1)",
+    },
+    Case {
+        label: "revenue_by_day, 30 days",
+        sql: "SELECT * FROM palmdb.revenue_by_day($1, $1 + 29)",
+    },
+    Case {
+        label: "users_by_role admin (50)",
+        sql: "SELECT * FROM palmdb.users_by_role('admin', 50)",
+    },
+    Case {
+        label: "users_by_role user, deep page (50)",
+        sql: "SELECT * FROM palmdb.users_by_role('user', 50, $1::text::uuid)",
+    },
+    Case {
+        label: "webhooks_to_retry (100)",
+        sql: "SELECT * FROM palmdb.webhooks_to_retry(5, 100)",
+    },
 ];
 
-const STATUSES: [&str; 6] = ["initiated", "processing", "completed", "failed", "refunded", "cancelled"];
+const STATUSES: [&str; 6] = [
+    "initiated",
+    "processing",
+    "completed",
+    "failed",
+    "refunded",
+    "cancelled",
+];
 
 #[derive(Clone, Copy)]
 struct Timing {
@@ -77,7 +117,9 @@ async fn run() -> Result<()> {
     let settings = admin.with_database(DATABASE);
     let admin_client = admin.connect().await?;
     admin_client
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE); CREATE DATABASE {DATABASE}"))
+        .batch_execute(&format!(
+            "DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE); CREATE DATABASE {DATABASE}"
+        ))
         .await?;
 
     let outcome = measure(&settings).await;
@@ -96,14 +138,21 @@ async fn measure(settings: &ConnectSettings) -> Result<String> {
     // V1 only, with the stats functions: the database before this work's indexes.
     let v1_only = tempfile::tempdir()?;
     std::fs::copy(
-        concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/V1__palm_schema.sql"),
+        concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/migrations/V1__palm_schema.sql"
+        ),
         v1_only.path().join("V1__palm_schema.sql"),
     )?;
     run_migrate(settings, Some(v1_only.path().to_path_buf())).await?;
 
     let mut client = settings.connect().await?;
     eprintln!("generating {USERS} users of demo data...");
-    let options = DemoOptions { users: USERS, seed: 1, force: false };
+    let options = DemoOptions {
+        users: USERS,
+        seed: 1,
+        force: false,
+    };
     let demo = demo_data::fill(&mut client, &options, &|step| eprintln!("  {step}")).await?;
     let started = Instant::now();
     client.batch_execute("VACUUM ANALYZE").await?;
@@ -137,12 +186,20 @@ async fn measure(settings: &ConnectSettings) -> Result<String> {
         )
         .await?
         .get(0);
-    Ok(render(&demo, vacuum, build, &server, &sizes, &without, &with))
+    Ok(render(
+        &demo, vacuum, build, &server, &sizes, &without, &with,
+    ))
 }
 
-async fn run_migrate(settings: &ConnectSettings, migrations_dir: Option<std::path::PathBuf>) -> Result<()> {
+async fn run_migrate(
+    settings: &ConnectSettings,
+    migrations_dir: Option<std::path::PathBuf>,
+) -> Result<()> {
     let options = MigrateOptions {
-        source: Source { migrations_dir, sql_dir: None },
+        source: Source {
+            migrations_dir,
+            sql_dir: None,
+        },
         dry_run: false,
         lock_wait: Duration::from_secs(60),
         timeouts: Timeouts {
@@ -187,7 +244,11 @@ async fn sample(client: &Client) -> Result<Samples> {
             .enumerate()
             .map(|(i, r)| {
                 let email: String = r.get(1);
-                if i % 3 == 0 { email.to_uppercase() } else { email }
+                if i % 3 == 0 {
+                    email.to_uppercase()
+                } else {
+                    email
+                }
             })
             .collect(),
         order_cursors: order_cursors.iter().map(|r| r.get(0)).collect(),
@@ -206,19 +267,29 @@ async fn time_case(
     let statement = client.prepare(case.sql).await?;
     let call = |i: usize| -> Vec<Box<dyn ToSql + Sync + Send>> {
         match case.label {
-            "find_user_by_email" => vec![Box::new(samples.emails[i % samples.emails.len()].clone())],
-            "user_stats" | "user_sessions (20)" => {
-                vec![Box::new(samples.user_ids[i % samples.user_ids.len()].clone())]
+            "find_user_by_email" => {
+                vec![Box::new(samples.emails[i % samples.emails.len()].clone())]
             }
-            "orders_by_status, first page (20)" => vec![Box::new(STATUSES[i % STATUSES.len()].to_string())],
+            "user_stats" | "user_sessions (20)" => {
+                vec![Box::new(
+                    samples.user_ids[i % samples.user_ids.len()].clone(),
+                )]
+            }
+            "orders_by_status, first page (20)" => {
+                vec![Box::new(STATUSES[i % STATUSES.len()].to_string())]
+            }
             "orders_by_status, deep page (20)" => {
-                vec![Box::new(samples.order_cursors[i % samples.order_cursors.len()])]
+                vec![Box::new(
+                    samples.order_cursors[i % samples.order_cursors.len()],
+                )]
             }
             "revenue_by_day, 1 day" | "revenue_by_day, 30 days" => {
                 vec![Box::new(samples.days[i % samples.days.len()])]
             }
             "users_by_role user, deep page (50)" => {
-                vec![Box::new(samples.user_cursors[i % samples.user_cursors.len()].clone())]
+                vec![Box::new(
+                    samples.user_cursors[i % samples.user_cursors.len()].clone(),
+                )]
             }
             _ => Vec::new(),
         }
@@ -226,7 +297,10 @@ async fn time_case(
     // Warm-up: plans cached, pages in shared buffers, as in a running application.
     for i in 0..10 {
         let params = call(i + 500);
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
         client.query(&statement, &refs).await?;
     }
     let mut latencies = Vec::new();
@@ -234,7 +308,10 @@ async fn time_case(
     let started = Instant::now();
     for i in 0..max_calls {
         let params = call(i);
-        let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = params
+            .iter()
+            .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+            .collect();
         let begun = Instant::now();
         rows += client.query(&statement, &refs).await?.len();
         latencies.push(begun.elapsed());
@@ -243,7 +320,9 @@ async fn time_case(
         }
     }
     latencies.sort();
-    let at = |q: f64| latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1];
+    let at = |q: f64| {
+        latencies[((latencies.len() as f64 * q).ceil() as usize).clamp(1, latencies.len()) - 1]
+    };
     Ok(Timing {
         p50: at(0.50),
         p99: at(0.99),
@@ -254,7 +333,11 @@ async fn time_case(
 
 fn ms(d: Duration) -> String {
     let ms = d.as_secs_f64() * 1000.0;
-    if ms < 10.0 { format!("{ms:.2}") } else { format!("{ms:.0}") }
+    if ms < 10.0 {
+        format!("{ms:.2}")
+    } else {
+        format!("{ms:.0}")
+    }
 }
 
 fn render(
@@ -291,7 +374,9 @@ fn render(
             .replace("{BUDGET}", &BUDGET_WITHOUT.as_secs().to_string())
             .as_str(),
     );
-    out.push_str("| query | rows/call | without p50 | without p99 | calls | with p50 | with p99 | calls |\n");
+    out.push_str(
+        "| query | rows/call | without p50 | without p99 | calls | with p50 | with p99 | calls |\n",
+    );
     out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
     for ((case, w), i) in CASES.iter().zip(without).zip(with) {
         out.push_str(&format!(

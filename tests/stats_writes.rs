@@ -69,7 +69,12 @@ async fn watch_builds(
     let mut seen = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         for row in client
-            .query("SELECT command FROM pg_stat_progress_create_index", &[])
+            .query(
+                // The view is cluster-wide: other tests build indexes in their own databases.
+                "SELECT command FROM pg_stat_progress_create_index
+                 WHERE datname = current_database()",
+                &[],
+            )
             .await
             .unwrap()
         {
