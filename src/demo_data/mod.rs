@@ -136,9 +136,11 @@ pub async fn fill(
             .execute(&statement, &[&options.seed, &options.users])
             .await
             .with_context(|| format!("cannot generate {table}"))?;
-        if table == "users" {
-            // The child tables join to the users just written; the planner must know them.
-            transaction.batch_execute("ANALYZE users").await?;
+        if table == "palm_analysis_sessions" {
+            // user_images joins the sessions just written; the planner must know them.
+            transaction
+                .batch_execute("ANALYZE palm_analysis_sessions")
+                .await?;
         }
     }
     progress("building indexes and checking foreign keys");
