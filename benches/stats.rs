@@ -21,7 +21,13 @@ use palmdb::demo_data::{self, DemoOptions};
 use palmdb::migrate::{self, history::Timeouts, source::Source, MigrateOptions};
 
 const DATABASE: &str = "palmdb_bench_stats";
-const USERS: i64 = 1_000_000;
+/// Users generated; `PALMDB_BENCH_USERS` overrides it for a quick smoke run.
+fn users() -> i64 {
+    std::env::var("PALMDB_BENCH_USERS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1_000_000)
+}
 /// Calls per function with the indexes; without them, as many as fit in the time budget.
 const CALLS_WITH: usize = 2000;
 const CALLS_WITHOUT_MAX: usize = 300;
@@ -69,11 +75,11 @@ const CASES: [Case; 11] = [
     },
     Case {
         label: "revenue_by_day, 1 day",
-        sql: "SELECT * FROM palmdb.revenue_by_day($1, $1)",
+        sql: "SELECT * FROM palmdb.revenue_by_day($1::date, $1::date)",
     },
     Case {
         label: "revenue_by_day, 30 days",
-        sql: "SELECT * FROM palmdb.revenue_by_day($1, $1 + 29)",
+        sql: "SELECT * FROM palmdb.revenue_by_day($1::date, $1::date + 29)",
     },
     Case {
         label: "users_by_role admin (50)",
@@ -106,8 +112,14 @@ struct Timing {
     rows: f64,
 }
 
-fn main() -> Result<()> {
-    tokio::runtime::Runtime::new()?.block_on(run())
+fn main() {
+    let outcome = tokio::runtime::Runtime::new()
+        .map_err(anyhow::Error::from)
+        .and_then(|runtime| runtime.block_on(run()));
+    if let Err(err) = outcome {
+        eprintln!("bench stats: {}", palmdb::error::one_line(&err));
+        std::process::exit(1);
+    }
 }
 
 async fn run() -> Result<()> {
@@ -117,9 +129,11 @@ async fn run() -> Result<()> {
     let settings = admin.with_database(DATABASE);
     let admin_client = admin.connect().await?;
     admin_client
-        .batch_execute(&format!(
-            "DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE); CREATE DATABASE {DATABASE}"
-        ))
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {DATABASE} WITH (FORCE)"))
+        .await?;
+    // A statement of its own: CREATE DATABASE refuses to run in a transaction block.
+    admin_client
+        .batch_execute(&format!("CREATE DATABASE {DATABASE}"))
         .await?;
 
     let outcome = measure(&settings).await;
@@ -147,9 +161,9 @@ async fn measure(settings: &ConnectSettings) -> Result<String> {
     run_migrate(settings, Some(v1_only.path().to_path_buf())).await?;
 
     let mut client = settings.connect().await?;
-    eprintln!("generating {USERS} users of demo data...");
+    eprintln!("generating {} users of demo data...", users());
     let options = DemoOptions {
-        users: USERS,
+        users: users(),
         seed: 1,
         force: false,
     };
@@ -354,9 +368,10 @@ fn render(
     out.push_str(&format!(
         "Measured {} by `flock /tmp/palmdb-bench.lock cargo bench --bench stats` (release build) on a \
          {}-core machine shared with other work, PostgreSQL {server}, client and server on the same \
-         host (TLS). Data: `palmdb demo-data --users {USERS} --seed 1` ({sizes}), then `VACUUM ANALYZE`.\n\n",
+         host (TLS). Data: `palmdb demo-data --users {} --seed 1` ({sizes}), then `VACUUM ANALYZE`.\n\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        users(),
     ));
     out.push_str(&format!(
         "- demo-data: {:.1} s for {} rows; VACUUM ANALYZE {:.1} s\n\
