@@ -3,11 +3,15 @@
 
 use anyhow::Result;
 
+use crate::cli::ServeArgs;
 use crate::cli::{
-    Cli, Command, DemoDataArgs, MigrateAction, MigrateArgs, SourceArgs, StatsArgs, StatsCommand,
+    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, HealthArgs, HealthFormat, MaintainArgs,
+    MigrateAction, MigrateArgs, RestoreArgs, SourceArgs, StatsArgs, StatsCommand, VerifyArgs,
 };
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
+use crate::health::{self, HealthOptions};
+use crate::maintain::{self, MaintainOptions};
 use crate::migrate::{self, history::Timeouts, source::Source, MigrateOptions};
 
 /// Whether a command reports a state (Nagios exit codes, 3 on errors) or performs an action.
@@ -17,16 +21,23 @@ pub fn is_checking(cli: &Cli) -> bool {
         Command::Migrate(MigrateArgs {
             action: Some(MigrateAction::Status(_)),
             ..
+        }) | Command::Backup(BackupArgs {
+            action: BackupAction::Status(_) | BackupAction::Verify(_)
         })
-    )
+    ) || matches!(&cli.command, Command::Health(_))
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = connect::settings(cli.database_url.as_deref())?;
     match cli.command {
         Command::Migrate(args) => migrate_command(&settings, args).await,
+        Command::Backup(args) => backup_command(&settings, args, cli.quiet).await,
         Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
+        Command::Restore(args) => restore_command(&settings, args, cli.quiet).await,
         Command::Stats(args) => stats_command(&settings, args).await,
+        Command::Health(args) => health_command(&settings, args).await,
+        Command::Maintain(args) => maintain_command(&settings, args).await,
+        Command::Serve(args) => serve_command(&settings, args).await,
     }
 }
 
@@ -58,7 +69,13 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
                     statement_timeout: args.statement_timeout,
                 },
             };
-            migrate::migrate(settings, &options, &mut std::io::stdout()).await?;
+            migrate::migrate_to(
+                settings,
+                &options,
+                args.target_version,
+                &mut std::io::stdout(),
+            )
+            .await?;
             Ok(ExitCode::Ok)
         }
     }
@@ -119,5 +136,224 @@ async fn stats_command(settings: &ConnectSettings, args: StatsArgs) -> Result<Ex
             }
         }
     }
+    Ok(ExitCode::Ok)
+}
+
+async fn health_command(settings: &ConnectSettings, args: HealthArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb health")
+        .connect()
+        .await?;
+    // A monitor must answer, not queue: fail (exit 3) rather than wait behind a lock.
+    client
+        .batch_execute("SET lock_timeout = '5s'; SET statement_timeout = '60s'")
+        .await?;
+    let format = args.format.unwrap_or_else(|| {
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            HealthFormat::Table
+        } else {
+            HealthFormat::Json
+        }
+    });
+    if args.record {
+        let recorded = health::record::record_snapshot(&client, args.keep).await?;
+        if format == HealthFormat::Table {
+            println!("recorded a snapshot of {recorded} table(s) in palmdb.health_snapshots\n");
+        }
+    }
+    let options = HealthOptions {
+        checks: args.checks,
+        thresholds: args.thresholds,
+    };
+    let report = health::collect(&client, &options).await?;
+    match format {
+        HealthFormat::Table => print!("{}", health::table::render(&report)),
+        HealthFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        HealthFormat::Nagios => println!("{}", health::nagios::render(&report)),
+        HealthFormat::Prometheus => print!("{}", report.to_prometheus()),
+    }
+    Ok(report.exit_code())
+}
+
+async fn maintain_command(settings: &ConnectSettings, args: MaintainArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb maintain")
+        .connect()
+        .await?;
+    let options = MaintainOptions {
+        dry_run: args.dry_run,
+        dead_ratio: args.dead_ratio,
+        dead_rows_min: args.dead_rows_min,
+        stale_ratio: args.stale_ratio,
+        stale_rows_min: args.stale_rows_min,
+        lock_timeout: args.lock_timeout,
+    };
+    maintain::maintain(&client, &options, &mut std::io::stdout()).await?;
+    Ok(ExitCode::Ok)
+}
+
+async fn backup_command(
+    settings: &ConnectSettings,
+    args: BackupArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    use crate::backup::{catalog::Selection, create, list, prune, status};
+    match args.action {
+        BackupAction::Create(a) => {
+            let options = create::CreateOptions {
+                dir: a.dir.dir,
+                jobs: usize::from(a.jobs),
+                compression: a.compress,
+                selection: Selection {
+                    schemas: a.schemas,
+                    tables: a.tables,
+                    exclude_tables: a.exclude_tables,
+                },
+                mask: a.mask,
+                mask_rules: a.mask_rules,
+                lock_timeout: a.lock_timeout,
+                quiet,
+            };
+            // Ctrl-C or SIGTERM drops the backup in progress, which deletes its folder.
+            let summary = tokio::select! {
+                result = create::create(settings, &options) => result?,
+                signal = interrupted() => return Err(signal),
+            };
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&summary)?);
+            } else {
+                println!("{}", summary.id);
+            }
+            Ok(ExitCode::Ok)
+        }
+        BackupAction::List(a) => {
+            let backups = list::list_backups(&a.dir.dir)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&backups)?);
+            } else {
+                print!("{}", list::render_text(&backups));
+            }
+            Ok(ExitCode::Ok)
+        }
+        BackupAction::Status(a) => {
+            let report = status::check_status(&a.dir.dir, a.max_age)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(report.exit_code())
+        }
+        BackupAction::Prune(a) => {
+            let options = prune::PruneOptions {
+                keep_days: a.keep_days,
+                keep_last: a.keep_last,
+                dry_run: a.dry_run,
+            };
+            let report = prune::prune(&a.dir.dir, &options)?;
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            Ok(ExitCode::Ok)
+        }
+        BackupAction::Verify(a) => verify_command(settings, a, quiet).await,
+    }
+}
+
+/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM), as an error to report.
+async fn interrupted() -> anyhow::Error {
+    use tokio::signal::unix::{signal, SignalKind};
+    let name = match signal(SignalKind::terminate()) {
+        Ok(mut term) => tokio::select! {
+            _ = tokio::signal::ctrl_c() => "SIGINT",
+            _ = term.recv() => "SIGTERM",
+        },
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+            "SIGINT"
+        }
+    };
+    crate::error::Failure::operation(format!("interrupted by {name}; nothing was kept")).into()
+}
+
+async fn verify_command(
+    settings: &ConnectSettings,
+    args: VerifyArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let options = crate::verify::VerifyOptions {
+        backup: args.backup,
+        dir: args.dir.dir,
+        restore_test: args.restore_test,
+        progress: !quiet && !args.json,
+    };
+    let mut report = crate::verify::verify(settings, &options).await?;
+    report.conclude();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(report.exit_code())
+}
+
+async fn restore_command(
+    settings: &ConnectSettings,
+    args: RestoreArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let progress = !quiet && !args.json;
+    let report = match (args.from_legacy, args.backup) {
+        (Some(file), _) => {
+            let options = crate::restore::legacy::LegacyOptions {
+                file,
+                tables: args.tables,
+                clean: args.clean,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::legacy::restore_legacy(settings, &options).await?
+        }
+        (None, backup) => {
+            let options = crate::restore::RestoreOptions {
+                backup: backup.unwrap_or_else(|| "latest".to_string()),
+                dir: args.dir.dir,
+                tables: args.tables,
+                clean: args.clean,
+                allow_masked: args.allow_masked,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::restore(settings, &options).await?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn serve_command(settings: &ConnectSettings, args: ServeArgs) -> Result<ExitCode> {
+    let options = crate::serve::ServeOptions {
+        listen: args.listen,
+        tokens: crate::serve::tokens::TokenSources {
+            admin_token: args.admin_token,
+            admin_token_file: args.token_file,
+            read_token: args.read_token,
+            read_token_file: args.read_token_file,
+        },
+        metrics_public: args.metrics_public,
+        backup_dir: args.dir.dir,
+        max_age: args.max_age,
+        pool_size: usize::from(args.pool_size),
+        db_timeout: args.db_timeout,
+        request_timeout: args.request_timeout,
+        cache_ttl: args.cache_ttl,
+    };
+    crate::serve::serve(settings, options).await?;
     Ok(ExitCode::Ok)
 }

@@ -4,11 +4,18 @@
 //! migrations, reports, and streaming backups. `main.rs` only parses the command line and
 //! maps errors to exit codes.
 
+pub mod archive;
+pub mod backup;
 pub mod cli;
 pub mod commands;
 pub mod connect;
 pub mod demo_data;
 pub mod duration;
 pub mod error;
+pub mod health;
+pub mod maintain;
 pub mod migrate;
+pub mod restore;
+pub mod serve;
 pub mod stats;
+pub mod verify;

@@ -69,10 +69,15 @@ async fn watch_builds(
     let mut seen = Vec::new();
     while !stop.load(Ordering::SeqCst) {
         for row in client
+            // Builds on Palm's (populated) tables in this test's database only: other tests
+            // build indexes on the same server, and a migration may index a table it has
+            // just created (empty, so a plain build blocks nobody).
             .query(
-                // The view is cluster-wide: other tests build indexes in their own databases.
-                "SELECT command FROM pg_stat_progress_create_index
-                 WHERE datname = current_database()",
+                "SELECT p.command
+                 FROM pg_stat_progress_create_index AS p
+                 JOIN pg_class AS c ON c.oid = p.relid
+                 WHERE p.datname = current_database()
+                   AND c.relnamespace = 'public'::regnamespace",
                 &[],
             )
             .await

@@ -1,0 +1,249 @@
+//! `manifest.json`: what a backup holds and how to check it. Written last, so a folder with a
+//! readable manifest of the current format is a complete backup.
+
+use std::fs;
+use std::io::Write;
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::compression::Codec;
+use super::naming::MANIFEST_FILE;
+use super::writer::{create_private_file, sync_dir};
+
+/// The version of the backup folder format. Readers refuse a manifest with a newer one.
+pub const FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format_version: u32,
+    /// The folder name, e.g. `20261125T170501Z`; sorts by time.
+    pub id: String,
+    /// When the snapshot was taken (the data is as of this moment).
+    pub created_at: DateTime<Utc>,
+    /// When the last file was written; a backup's age is counted from here.
+    pub completed_at: DateTime<Utc>,
+    pub database: String,
+    /// `SHOW server_version`, e.g. `15.8 (Debian 15.8-1.pgdg120+1)`.
+    pub server_version: String,
+    /// `server_version_num`, e.g. 150008.
+    pub server_version_num: i32,
+    /// Latest applied migration (refinery_schema_history), if the database is migrated.
+    pub schema_version: Option<i64>,
+    /// Name of that migration, to show a person.
+    pub schema_version_name: Option<String>,
+    /// `palmdb` version that wrote the backup.
+    pub tool_version: String,
+    /// The exported snapshot the tables were read from (pg_export_snapshot()).
+    pub snapshot_id: String,
+    /// Sensitive columns were transformed (`--mask`): not fit to restore production from.
+    pub masked: bool,
+    /// Compression of the table files.
+    pub compression: Codec,
+    pub tables: Vec<TableEntry>,
+    /// Values of the sequences in the backed-up schemas, at the snapshot.
+    #[serde(default)]
+    pub sequences: Vec<SequenceEntry>,
+    pub total_rows: u64,
+    /// Sum of the table files' sizes on disk.
+    pub total_bytes: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TableEntry {
+    pub schema: String,
+    pub name: String,
+    /// Every column in attnum order, generated ones included (marked, and absent from rows).
+    pub columns: Vec<ColumnEntry>,
+    pub rows: u64,
+    /// File name inside the backup folder.
+    pub file: String,
+    /// Size of the file on disk.
+    pub bytes: u64,
+    /// SHA-256 of the file on disk, lowercase hex.
+    pub sha256: String,
+    /// Columns whose values were masked, with the rule applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub masked_columns: Vec<MaskedColumn>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ColumnEntry {
+    pub name: String,
+    /// `format_type(atttypid, atttypmod)`, e.g. `timestamp with time zone`, `numeric(10,2)`.
+    #[serde(rename = "type")]
+    pub type_name: String,
+    /// A generated column: not in the rows; the target database computes it.
+    #[serde(default)]
+    pub generated: bool,
+    /// An identity column (`GENERATED ALWAYS|BY DEFAULT AS IDENTITY`): restore must use
+    /// `OVERRIDING SYSTEM VALUE` or an equivalent and move the sequence on.
+    #[serde(default)]
+    pub identity: bool,
+    #[serde(default)]
+    pub not_null: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MaskedColumn {
+    pub column: String,
+    pub rule: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SequenceEntry {
+    pub schema: String,
+    pub name: String,
+    /// `last_value` of the sequence; with `is_called` it is what `setval` needs.
+    pub last_value: i64,
+    pub is_called: bool,
+    /// The column owning the sequence (serial / identity), as `schema.table.column`.
+    #[serde(default)]
+    pub owned_by: Option<String>,
+}
+
+impl TableEntry {
+    /// The columns present in each row, in order: all but generated ones.
+    pub fn row_columns(&self) -> impl Iterator<Item = &ColumnEntry> {
+        self.columns.iter().filter(|c| !c.generated)
+    }
+
+    /// `schema.table`, for messages.
+    pub fn qualified_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+}
+
+impl Manifest {
+    /// Reads and checks `manifest.json` in a backup folder.
+    pub fn read(folder: &Path) -> Result<Manifest> {
+        let path = folder.join(MANIFEST_FILE);
+        let text = fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?;
+        let manifest: Manifest = serde_json::from_slice(&text)
+            .with_context(|| format!("{} is not a valid manifest", path.display()))?;
+        if manifest.format_version > FORMAT_VERSION {
+            anyhow::bail!(
+                "{} has format_version {}, newer than this palmdb understands ({})",
+                path.display(),
+                manifest.format_version,
+                FORMAT_VERSION
+            );
+        }
+        Ok(manifest)
+    }
+
+    /// Writes `manifest.json` (mode 0600) and syncs it and the folder.
+    pub fn write(&self, folder: &Path) -> Result<()> {
+        let path = folder.join(MANIFEST_FILE);
+        let mut file = create_private_file(&path)?;
+        let mut text = serde_json::to_vec_pretty(self)?;
+        text.push(b'\n');
+        file.write_all(&text)
+            .and_then(|_| file.sync_all())
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        sync_dir(folder)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Manifest {
+        let now = Utc::now();
+        Manifest {
+            format_version: FORMAT_VERSION,
+            id: "20261125T170501Z".into(),
+            created_at: now,
+            completed_at: now,
+            database: "palm".into(),
+            server_version: "15.8".into(),
+            server_version_num: 150008,
+            schema_version: Some(1),
+            schema_version_name: Some("palm_schema".into()),
+            tool_version: "0.1.0".into(),
+            snapshot_id: "00000003-0000001B-1".into(),
+            masked: false,
+            compression: Codec::Zstd,
+            tables: vec![TableEntry {
+                schema: "public".into(),
+                name: "users".into(),
+                columns: vec![
+                    ColumnEntry {
+                        name: "id".into(),
+                        type_name: "uuid".into(),
+                        generated: false,
+                        identity: false,
+                        not_null: true,
+                    },
+                    ColumnEntry {
+                        name: "lower_email".into(),
+                        type_name: "text".into(),
+                        generated: true,
+                        identity: false,
+                        not_null: false,
+                    },
+                ],
+                rows: 2,
+                file: "public.users.jsonl.zst".into(),
+                bytes: 10,
+                sha256: "00".repeat(32),
+                masked_columns: vec![],
+            }],
+            sequences: vec![],
+            total_rows: 2,
+            total_bytes: 10,
+        }
+    }
+
+    #[test]
+    fn round_trips_through_a_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let manifest = sample();
+        manifest.write(dir.path()).unwrap();
+        assert_eq!(Manifest::read(dir.path()).unwrap(), manifest);
+        let names: Vec<_> = manifest.tables[0].row_columns().map(|c| &c.name).collect();
+        assert_eq!(names, ["id"]);
+    }
+
+    #[test]
+    fn uses_the_documented_field_names() {
+        let value = serde_json::to_value(sample()).unwrap();
+        for key in [
+            "format_version",
+            "id",
+            "created_at",
+            "completed_at",
+            "database",
+            "server_version",
+            "schema_version",
+            "tool_version",
+            "masked",
+            "tables",
+            "total_rows",
+            "total_bytes",
+        ] {
+            assert!(value.get(key).is_some(), "manifest lacks {key}");
+        }
+        let table = &value["tables"][0];
+        for key in [
+            "schema", "name", "columns", "rows", "file", "bytes", "sha256",
+        ] {
+            assert!(table.get(key).is_some(), "table entry lacks {key}");
+        }
+        assert_eq!(table["columns"][0]["type"], "uuid");
+        assert_eq!(table["columns"][1]["generated"], true);
+    }
+
+    #[test]
+    fn refuses_a_newer_format() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut manifest = sample();
+        manifest.format_version = FORMAT_VERSION + 1;
+        manifest.write(dir.path()).unwrap();
+        let err = Manifest::read(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("newer"), "{err}");
+    }
+}

@@ -1,0 +1,19 @@
+//! The backup folder format, and nothing else: the manifest, how folders and files are named,
+//! how table files are written (compressed and hashed as the bytes go out) and read back
+//! (decompressed and re-hashed line by line), and the row encoding between PostgreSQL's COPY
+//! text format and JSON lines.
+//!
+//! This module knows no database. `backup` writes with it; `restore` and `verify` read with it.
+//! The format is described for people in `docs/backup-format.md`.
+
+pub mod compression;
+pub mod manifest;
+pub mod naming;
+pub mod reader;
+pub mod row_codec;
+pub mod writer;
+
+pub use compression::Compression;
+pub use manifest::{ColumnEntry, Manifest, SequenceEntry, TableEntry, FORMAT_VERSION};
+pub use reader::LineReader;
+pub use writer::TableWriter;

@@ -1,0 +1,268 @@
+//! `palmdb backup create`: open one snapshot → list the tables → stream each into its file
+//! (with `--jobs N` connections sharing the snapshot) → read the sequences → write the manifest
+//! → publish the folder.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use tokio_postgres::Client;
+
+use super::catalog::{self, Selection, Table};
+use super::mask::MaskRules;
+use super::progress::Progress;
+use super::session;
+use super::table_copy::{self, CopyPlan};
+use super::workspace::Workspace;
+use crate::archive::manifest::TableEntry;
+use crate::archive::naming::table_file_name;
+use crate::archive::{Compression, Manifest, FORMAT_VERSION};
+use crate::connect::ConnectSettings;
+
+#[derive(Debug, Clone)]
+pub struct CreateOptions {
+    pub dir: PathBuf,
+    /// Connections reading tables at once (all sharing one snapshot).
+    pub jobs: usize,
+    pub compression: Compression,
+    pub selection: Selection,
+    /// Write a masked, shareable copy.
+    pub mask: bool,
+    /// Extra mask rules (win over the defaults).
+    pub mask_rules: Option<PathBuf>,
+    /// How long to wait for a table lock before giving up (a long DDL in progress).
+    pub lock_timeout: Duration,
+    pub quiet: bool,
+}
+
+/// What `create` prints with `--json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct CreateSummary {
+    pub id: String,
+    pub path: PathBuf,
+    pub tables: usize,
+    pub rows: u64,
+    pub bytes: u64,
+    pub seconds: f64,
+    pub masked: bool,
+}
+
+pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Result<CreateSummary> {
+    let started = Instant::now();
+    let rules = options
+        .mask
+        .then(|| MaskRules::load(options.mask_rules.as_deref()))
+        .transpose()?;
+    let workspace = Workspace::create(&options.dir, Utc::now())?;
+    let settings = settings.with_application_name("palmdb backup");
+    let snapshot = Snapshot::open(&settings, options.lock_timeout).await?;
+    let facts = catalog::server_facts(&snapshot.client).await?;
+    let tables = catalog::tables(&snapshot.client, &options.selection).await?;
+    let plans = tables
+        .iter()
+        .map(|t| table_copy::plan(t, rules.as_ref()))
+        .collect::<Result<Vec<_>>>()?;
+    snapshot.lock(&tables).await?;
+    let entries = copy_tables(&settings, &snapshot, &tables, &plans, &workspace, options).await?;
+    let sequences = catalog::sequences(&snapshot.client, &tables).await?;
+    snapshot.finish().await?;
+
+    let mut manifest = Manifest {
+        format_version: FORMAT_VERSION,
+        id: workspace.provisional_id(),
+        created_at: snapshot.taken_at,
+        completed_at: Utc::now(),
+        database: facts.database,
+        server_version: facts.server_version,
+        server_version_num: facts.server_version_num,
+        schema_version: facts.schema_version,
+        schema_version_name: facts.schema_version_name,
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        snapshot_id: snapshot.id.clone(),
+        masked: options.mask,
+        compression: options.compression.codec(),
+        total_rows: entries.iter().map(|e| e.rows).sum(),
+        total_bytes: entries.iter().map(|e| e.bytes).sum(),
+        tables: entries,
+        sequences,
+    };
+    let path = workspace.publish(&mut manifest)?;
+    Ok(CreateSummary {
+        id: manifest.id,
+        path,
+        tables: manifest.tables.len(),
+        rows: manifest.total_rows,
+        bytes: manifest.total_bytes,
+        seconds: started.elapsed().as_secs_f64(),
+        masked: manifest.masked,
+    })
+}
+
+/// The transaction every table is read in, and the snapshot it exports to the workers.
+struct Snapshot {
+    client: Client,
+    id: String,
+    taken_at: DateTime<Utc>,
+    lock_timeout_ms: u64,
+}
+
+impl Snapshot {
+    async fn open(settings: &ConnectSettings, lock_timeout: Duration) -> Result<Snapshot> {
+        let lock_timeout_ms = lock_timeout.as_millis().max(1) as u64;
+        let client = settings.connect().await?;
+        session::prepare(&client, lock_timeout_ms).await?;
+        client
+            .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .await
+            .context("cannot start the backup transaction")?;
+        let row = client
+            .query_one(
+                "SELECT pg_export_snapshot() AS snapshot_id, now() AS taken_at",
+                &[],
+            )
+            .await
+            .context("cannot export the backup snapshot")?;
+        Ok(Snapshot {
+            client,
+            id: row.get("snapshot_id"),
+            taken_at: row.get("taken_at"),
+            lock_timeout_ms,
+        })
+    }
+
+    /// Takes ACCESS SHARE locks on every table, as pg_dump does, so none is dropped or
+    /// rewritten while the backup reads it; waits at most lock_timeout.
+    async fn lock(&self, tables: &[Table]) -> Result<()> {
+        if tables.is_empty() {
+            return Ok(());
+        }
+        let names: Vec<String> = tables.iter().map(Table::quoted).collect();
+        let sql = format!("LOCK TABLE {} IN ACCESS SHARE MODE", names.join(", "));
+        self.client.batch_execute(&sql).await.map_err(|e| {
+            let waited = e.code() == Some(&tokio_postgres::error::SqlState::LOCK_NOT_AVAILABLE);
+            let err = anyhow::Error::new(e).context("cannot lock the tables to back up");
+            if waited {
+                err.context(crate::error::Failure::operation(
+                    "a table stayed locked (DDL in progress?) longer than --lock-timeout",
+                ))
+            } else {
+                err
+            }
+        })
+    }
+
+    /// A worker connection reading from the same snapshot.
+    async fn join(&self, settings: &ConnectSettings) -> Result<Client> {
+        let client = settings.connect().await?;
+        session::prepare(&client, self.lock_timeout_ms).await?;
+        client
+            .batch_execute(&format!(
+                "BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY; SET TRANSACTION SNAPSHOT '{}'",
+                self.id.replace('\'', "''")
+            ))
+            .await
+            .context("cannot join the backup snapshot")?;
+        Ok(client)
+    }
+
+    async fn finish(&self) -> Result<()> {
+        self.client
+            .batch_execute("COMMIT")
+            .await
+            .context("cannot end the backup transaction")
+    }
+}
+
+/// Streams every table, `options.jobs` at a time, biggest first; entries in catalog order.
+async fn copy_tables(
+    settings: &ConnectSettings,
+    snapshot: &Snapshot,
+    tables: &[Table],
+    plans: &[CopyPlan],
+    workspace: &Workspace,
+    options: &CreateOptions,
+) -> Result<Vec<TableEntry>> {
+    let mut files: Vec<String> = Vec::new();
+    for table in tables {
+        let name = table_file_name(
+            &table.schema,
+            &table.name,
+            options.compression.codec(),
+            &files,
+        );
+        files.push(name);
+    }
+    let jobs = options.jobs.clamp(1, tables.len().max(1));
+    let mut workers = Vec::with_capacity(jobs - 1);
+    for _ in 1..jobs {
+        workers.push(snapshot.join(settings).await?);
+    }
+    let work = Work {
+        tables,
+        plans,
+        files,
+        queue: Mutex::new((0..tables.len()).collect()),
+        results: Mutex::new(vec![None; tables.len()]),
+        progress: Progress::new(options.quiet),
+        workspace,
+        compression: options.compression,
+    };
+    let mut runs = vec![work.run(&snapshot.client)];
+    runs.extend(workers.iter().map(|client| work.run(client)));
+    futures_util::future::try_join_all(runs).await?;
+    for worker in &workers {
+        worker
+            .batch_execute("COMMIT")
+            .await
+            .context("cannot end a worker transaction")?;
+    }
+    let mut entries: Vec<TableEntry> =
+        std::mem::take(&mut *work.results.lock().expect("results lock"))
+            .into_iter()
+            .flatten()
+            .collect();
+    entries.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    Ok(entries)
+}
+
+/// The tables to copy and what the workers share.
+struct Work<'a> {
+    tables: &'a [Table],
+    plans: &'a [CopyPlan],
+    files: Vec<String>,
+    /// Indexes of the tables not started yet, biggest first.
+    queue: Mutex<VecDeque<usize>>,
+    results: Mutex<Vec<Option<TableEntry>>>,
+    progress: Progress,
+    workspace: &'a Workspace,
+    compression: Compression,
+}
+
+impl Work<'_> {
+    /// One worker: takes the next table until none is left.
+    async fn run(&self, client: &Client) -> Result<()> {
+        loop {
+            let next = self.queue.lock().expect("queue lock").pop_front();
+            let Some(i) = next else { return Ok(()) };
+            let table = &self.tables[i];
+            let bar = self
+                .progress
+                .table(&table.qualified_name(), table.estimated_rows.max(0) as u64);
+            let entry = table_copy::copy_table(
+                client,
+                table,
+                &self.plans[i],
+                self.workspace.path(),
+                self.files[i].clone(),
+                self.compression,
+                bar,
+            )
+            .await?;
+            self.results.lock().expect("results lock")[i] = Some(entry);
+        }
+    }
+}
