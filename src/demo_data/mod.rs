@@ -7,9 +7,9 @@
 //! It refuses tables that already hold rows unless told `--force`, so it cannot pollute a
 //! production database by accident.
 //!
-//! fill: check the schema → refuse data → one transaction { empty the tables → set foreign
-//! keys and secondary indexes aside → insert each table → put them back → reset identities →
-//! ANALYZE } → count.
+//! fill: check the schema → one transaction { lock the tables → refuse data → empty them →
+//! set foreign keys and secondary indexes aside → insert each table → put them back → reset
+//! identities → ANALYZE } → count.
 
 mod guard;
 pub mod progress;
@@ -101,9 +101,16 @@ pub async fn fill(
         progress(step);
     };
     guard::require_schema(client).await?;
-    guard::refuse_existing_rows(client, options.force).await?;
 
     let transaction = client.transaction().await?;
+    // Locked before the emptiness check, so no row can arrive between the check and TRUNCATE.
+    transaction
+        .batch_execute(&format!(
+            "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+            PALM_TABLES.join(", ")
+        ))
+        .await?;
+    guard::refuse_existing_rows(&transaction, options.force).await?;
     // Generous memory for the joins and index builds of this one transaction only.
     transaction
         .batch_execute(
