@@ -200,7 +200,7 @@ pub struct HealthArgs {
     pub record: bool,
 
     /// With --record: delete snapshots older than this (e.g. 90d).
-    #[arg(long, default_value = "90d", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "90d", value_parser = crate::duration::parse, requires = "record")]
     pub keep: Duration,
 }
 

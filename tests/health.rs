@@ -699,6 +699,36 @@ fn thresholds_reach_connections_and_wraparound_checks() {
         ],
     );
     assert_eq!(code, 2);
+
+    // Cache ratios: lower is worse, and a low read floor turns "not enough data" into a verdict.
+    db.execute("CREATE TABLE t AS SELECT g AS id FROM generate_series(1, 1000) AS g; SELECT count(*) FROM t;");
+    wait_until(
+        &db,
+        "(SELECT sum(heap_blks_hit + heap_blks_read) > 0 FROM pg_statio_user_tables)",
+    );
+    let (code, report) = health_json(
+        &db,
+        &[
+            "--check",
+            "cache_hit_tables",
+            "--threshold",
+            "cache_min_blocks=1",
+            "--threshold",
+            "cache_hit_warning=1.01",
+            "--threshold",
+            "cache_hit_critical=0",
+        ],
+    );
+    let cache = check(&report, "cache_hit_tables");
+    assert_eq!(code, 1, "{report:#}");
+    assert!(
+        text(cache, "detail").contains("block reads served from shared buffers"),
+        "{cache:#}"
+    );
+    assert!(
+        text(cache, "remedy").starts_with("SHOW shared_buffers;"),
+        "{cache:#}"
+    );
 }
 
 #[test]
@@ -855,6 +885,39 @@ fn a_pg_monitor_only_role_runs_every_check() {
     let out = as_monitor(&["health", "--format", "prometheus", "--check", "dead_tuples"]);
     assert!(assert_exit(&out, 2).contains("palmdb_health_check_status{check=\"dead_tuples\"} 2"));
 
+    // Any psql session of the role reads every palmdb view and function directly.
+    let views: Vec<String> = db
+        .scalar("SELECT string_agg(format('%I.%I', schemaname, viewname), ',') FROM pg_views WHERE schemaname = 'palmdb'")
+        .unwrap()
+        .split(',')
+        .map(String::from)
+        .collect();
+    assert!(views.len() >= 18, "{views:?}");
+    let monitor_url = url.to_string();
+    let unreadable = common::block_on(async move {
+        let client = common::connect(&monitor_url).await;
+        let mut failed = Vec::new();
+        for view in views {
+            if let Err(e) = client.query(&format!("SELECT * FROM {view}"), &[]).await {
+                failed.push(format!("{view}: {e:?}"));
+            }
+        }
+        for function in [
+            "palmdb.checks()",
+            "palmdb.maintenance_candidates()",
+            "palmdb.slow_queries()",
+        ] {
+            if let Err(e) = client
+                .query(&format!("SELECT * FROM {function}"), &[])
+                .await
+            {
+                failed.push(format!("{function}: {e:?}"));
+            }
+        }
+        failed
+    });
+    assert!(unreadable.is_empty(), "{unreadable:#?}");
+
     // maintain cannot VACUUM tables the role does not own, and says so instead of pretending.
     let out = as_monitor(&["maintain"]);
     let printed = assert_exit(&out, 0);
@@ -969,4 +1032,63 @@ fn bad_input_and_unreachable_or_unmigrated_databases_exit_3() {
     let printed = assert_exit(&out, 3);
     assert!(printed.contains("cannot connect"), "{printed}");
     assert!(!printed.contains("s3cret"), "{printed}");
+}
+
+#[test]
+fn maintain_reports_a_table_it_cannot_lock_and_still_maintains_the_others() {
+    let db = TestDb::migrated("health_maintain_busy");
+    db.execute(
+        "CREATE TABLE busy (id int PRIMARY KEY);
+         CREATE TABLE idle (id int PRIMARY KEY);
+         INSERT INTO busy SELECT g FROM generate_series(1, 2000) AS g;
+         INSERT INTO idle SELECT g FROM generate_series(1, 2000) AS g;",
+    );
+    wait_until(&db, "(SELECT bool_and(n_mod_since_analyze >= 2000) FROM pg_stat_user_tables WHERE relname IN ('busy', 'idle'))");
+    let url = db.url.clone();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let locker = std::thread::spawn(move || {
+        common::block_on(async move {
+            let client = common::connect(&url).await;
+            client
+                .batch_execute("BEGIN; LOCK TABLE busy IN ACCESS EXCLUSIVE MODE")
+                .await
+                .unwrap();
+            locked_tx.send(()).unwrap();
+            let _ = tokio::task::spawn_blocking(move || held.recv()).await;
+            client.batch_execute("ROLLBACK").await.unwrap();
+        })
+    });
+    locked_rx.recv().unwrap();
+
+    let started = Instant::now();
+    let out = db.palmdb(&["maintain", "--lock-timeout", "300ms"]);
+    let printed = assert_exit(&out, 1);
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "maintain queued: {:?}",
+        started.elapsed()
+    );
+    assert!(
+        printed.contains("ANALYZE public.busy: FAILED: canceling statement due to lock timeout"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("ANALYZE public.idle: done in"),
+        "{printed}"
+    );
+    assert!(printed.contains("maintained 1 of 2 table(s)"), "{printed}");
+    assert!(
+        printed.contains("palmdb: 1 of 2 table(s) could not be maintained"),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("HINT: a lock timeout means the table was busy"),
+        "{printed}"
+    );
+
+    release.send(()).unwrap();
+    locker.join().unwrap();
+    let out = db.palmdb(&["maintain"]);
+    assert!(assert_exit(&out, 0).contains("ANALYZE public.busy: done in"));
 }

@@ -28,20 +28,16 @@ struct Server {
 }
 
 impl Server {
-    /// Starts the server against `database_url` with both tokens and a fresh backup folder.
+    /// Starts the server against `database_url` with both tokens and a fresh backup folder
+    /// (unless `extra` names another with `--dir`).
     fn start(database_url: &str, extra: &[&str]) -> Server {
         let backups = tempfile::tempdir().unwrap();
         let backup_dir = backups.path().to_path_buf();
         let dir = backup_dir.to_str().unwrap().to_string();
-        let mut args = vec![
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--dir",
-            &dir,
-            "--read-token",
-            READ,
-        ];
+        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--read-token", READ];
+        if !extra.contains(&"--dir") {
+            args.extend_from_slice(&["--dir", &dir]);
+        }
         args.extend_from_slice(extra);
         let mut cmd = palmdb_command(&args);
         cmd.env("DATABASE_URL", database_url)
@@ -698,6 +694,24 @@ fn delete_expired_prunes_like_the_cli_and_only_for_the_admin() {
     assert_eq!(list.as_array().unwrap().len(), 1);
 }
 
+#[test]
+fn an_unreadable_backup_folder_is_an_error_not_an_empty_list() {
+    let not_a_folder = tempfile::NamedTempFile::new().unwrap();
+    let path = not_a_folder.path().to_str().unwrap();
+    let server = Server::start(&closed_port_url(), &["--dir", path]);
+    let response = server.get("/backups", Some(READ));
+    assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(json(response)["error"]
+        .as_str()
+        .unwrap()
+        .contains("cannot read the backup folder"));
+    let response = server.get("/backups/status", Some(READ));
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(json(response)["status"], "unknown");
+    let samples = parse_prometheus(&server.get("/metrics", Some(READ)).text().unwrap());
+    assert_eq!(sample(&samples, "palmdb_backup_status"), 3.0);
+}
+
 // ----- the database is not there ---------------------------------------------------------------
 
 #[test]
@@ -848,6 +862,35 @@ fn concurrent_scrapes_stay_within_the_pool() {
         let n: u32 = sessions.unwrap().parse().unwrap();
         assert!(n <= 2, "{n} sessions with a pool of 2");
     }
+}
+
+#[test]
+fn concurrent_requests_share_one_health_query() {
+    let db = TestDb::migrated("serve_single_flight");
+    let server = Server::start(&db.url, &["--cache-ttl", "60s"]);
+    let base = server.base.clone();
+    let barrier = Arc::new(std::sync::Barrier::new(24));
+    let workers: Vec<_> = (0..24)
+        .map(|i| {
+            let (base, barrier) = (base.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                let client = client();
+                barrier.wait();
+                let path = if i % 2 == 0 { "/health" } else { "/metrics" };
+                client
+                    .get(format!("{base}{path}"))
+                    .bearer_auth(READ)
+                    .send()
+                    .unwrap()
+                    .status()
+            })
+        })
+        .collect();
+    for worker in workers {
+        assert_eq!(worker.join().unwrap(), StatusCode::OK);
+    }
+    let samples = parse_prometheus(&server.get("/metrics", Some(READ)).text().unwrap());
+    assert_eq!(sample(&samples, "palmdb_health_collections_total"), 1.0);
 }
 
 // ----- stopping -------------------------------------------------------------------------------

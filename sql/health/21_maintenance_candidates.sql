@@ -39,7 +39,7 @@ AS $$
             ELSE format(
                 '%s rows changed since %s',
                 s.n_mod_since_analyze,
-                coalesce(greatest(s.last_analyze, s.last_autoanalyze)::text, 'never analyzed')
+                coalesce(date_trunc('second', greatest(s.last_analyze, s.last_autoanalyze))::text, 'never analyzed')
             )
         END                                                         AS reason,
         format(

@@ -473,49 +473,63 @@ BEGIN
         ) AS f;
     END IF;
 
-    -- xid_wraparound_database / xid_wraparound_tables: the oldest unfrozen transaction ID.
+    -- xid_wraparound_database / xid_wraparound_tables: the oldest unfrozen transaction ID or
+    -- multixact ID, whichever is older: both stop writes at 2^31, both are fixed by freezing.
     IF only_checks IS NULL OR 'xid_wraparound_database' = ANY (only_checks) THEN
         RETURN QUERY
         SELECT
             'xid_wraparound_database'                                    AS name,
-            palmdb.health_level(x.xid_age, xid_age_warning, xid_age_critical) AS status,
-            x.xid_age::double precision                                  AS value,
-            format('warning > %s, critical > %s transactions (the limit is 2147483648)', xid_age_warning, xid_age_critical)
+            palmdb.health_level(x.age, xid_age_warning, xid_age_critical) AS status,
+            x.age::double precision                                      AS value,
+            format('warning > %s, critical > %s transactions or multixacts (the limit is 2147483648)', xid_age_warning, xid_age_critical)
                                                                          AS threshold,
-            format('oldest database %s: transaction-ID age %s (%s%% of the limit)', x.database_name, x.xid_age, round(100 * x.share_of_limit, 2))
+            format('oldest database %s: transaction-ID age %s, multixact age %s (%s%% of the limit)', x.database_name, x.xid_age, x.multixact_age, round(100 * x.age / 2147483648.0, 2))
                                                                          AS detail,
             CASE
-                WHEN palmdb.health_level(x.xid_age, xid_age_warning, xid_age_critical) <> 'ok'
+                WHEN palmdb.health_level(x.age, xid_age_warning, xid_age_critical) <> 'ok'
                 THEN format('-- in database %s: SELECT * FROM palmdb.table_xid_age LIMIT 10; then VACUUM (FREEZE, VERBOSE) each table listed', x.database_name)
             END                                                          AS remedy,
             xid_age_warning::double precision                            AS warning_level,
             xid_age_critical::double precision                           AS critical_level
-        FROM palmdb.database_xid_age AS x
-        ORDER BY x.xid_age DESC
-        LIMIT 1;
+        FROM (
+            SELECT
+                d.database_name                                          AS database_name,
+                d.xid_age                                                AS xid_age,
+                d.multixact_age                                          AS multixact_age,
+                greatest(d.xid_age, d.multixact_age)                     AS age
+            FROM palmdb.database_xid_age AS d
+            ORDER BY age DESC
+            LIMIT 1
+        ) AS x;
     END IF;
 
     IF only_checks IS NULL OR 'xid_wraparound_tables' = ANY (only_checks) THEN
         RETURN QUERY
         SELECT
             'xid_wraparound_tables'                                      AS name,
-            palmdb.health_level(x.xid_age, xid_age_warning, xid_age_critical) AS status,
-            coalesce(x.xid_age, 0)::double precision                     AS value,
-            format('warning > %s, critical > %s transactions (the limit is 2147483648)', xid_age_warning, xid_age_critical)
+            palmdb.health_level(x.age, xid_age_warning, xid_age_critical) AS status,
+            coalesce(x.age, 0)::double precision                         AS value,
+            format('warning > %s, critical > %s transactions or multixacts (the limit is 2147483648)', xid_age_warning, xid_age_critical)
                                                                          AS threshold,
-            format('oldest table %I.%I: transaction-ID age %s', x.schema_name, x.table_name, x.xid_age)
+            format('oldest table %I.%I: transaction-ID age %s, multixact age %s', x.schema_name, x.table_name, x.xid_age, x.multixact_age)
                                                                          AS detail,
             CASE
-                WHEN palmdb.health_level(x.xid_age, xid_age_warning, xid_age_critical) <> 'ok'
+                WHEN palmdb.health_level(x.age, xid_age_warning, xid_age_critical) <> 'ok'
                 THEN x.remedy
             END                                                          AS remedy,
             xid_age_warning::double precision                            AS warning_level,
             xid_age_critical::double precision                           AS critical_level
         FROM (SELECT 1) AS one
         LEFT JOIN LATERAL (
-            SELECT t.*
+            SELECT
+                t.schema_name                                            AS schema_name,
+                t.table_name                                             AS table_name,
+                t.xid_age                                                AS xid_age,
+                t.multixact_age                                          AS multixact_age,
+                greatest(t.xid_age, t.multixact_age)                     AS age,
+                t.remedy                                                 AS remedy
             FROM palmdb.table_xid_age AS t
-            ORDER BY t.xid_age DESC
+            ORDER BY age DESC
             LIMIT 1
         ) AS x
             ON true;

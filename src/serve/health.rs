@@ -5,6 +5,7 @@
 //! read within `--db-timeout`, so a load balancer or uptime check sees a failure instead of
 //! a hanging request. Results are shared through the single-flight cache.
 
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -39,6 +40,7 @@ pub async fn current(state: &AppState) -> Arc<HealthSnapshot> {
 }
 
 async fn collect(state: &AppState) -> HealthSnapshot {
+    state.health_collections.fetch_add(1, Ordering::Relaxed);
     let started = Instant::now();
     let options = HealthOptions::default();
     let outcome = state

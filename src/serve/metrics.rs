@@ -8,6 +8,7 @@
 //! from "exporter down".
 
 use std::fmt::Write;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -46,6 +47,12 @@ pub async fn get_metrics(State(state): State<Arc<AppState>>) -> Response {
         "palmdb_health_collect_duration_seconds",
         "How long the last health collection took (results are cached for --cache-ttl).",
         health.collect_seconds,
+    );
+    counter(
+        &mut text,
+        "palmdb_health_collections_total",
+        "Health queries run since palmdb serve started (the cache answers the other requests).",
+        state.health_collections.load(Ordering::Relaxed) as f64,
     );
     backup_figures(&mut text, &backups);
     pool_figures(&mut text, &state);
@@ -139,7 +146,16 @@ fn pool_figures(text: &mut String, state: &AppState) {
 
 /// One gauge with its HELP and TYPE lines.
 fn gauge(text: &mut String, name: &str, help: &str, value: f64) {
+    sample(text, name, "gauge", help, value);
+}
+
+/// One counter with its HELP and TYPE lines.
+fn counter(text: &mut String, name: &str, help: &str, value: f64) {
+    sample(text, name, "counter", help, value);
+}
+
+fn sample(text: &mut String, name: &str, kind: &str, help: &str, value: f64) {
     let _ = writeln!(text, "# HELP {name} {help}");
-    let _ = writeln!(text, "# TYPE {name} gauge");
+    let _ = writeln!(text, "# TYPE {name} {kind}");
     let _ = writeln!(text, "{name} {value}");
 }

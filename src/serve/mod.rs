@@ -23,6 +23,7 @@ pub mod tokens;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -68,6 +69,7 @@ pub async fn serve(settings: &ConnectSettings, options: ServeOptions) -> Result<
         max_age: options.max_age,
         prune_lock: Mutex::new(()),
         started: Instant::now(),
+        health_collections: AtomicU64::new(0),
     });
     let app = router::build(state.clone(), options.request_timeout);
     let listener = bind(options.listen).await?;

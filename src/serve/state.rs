@@ -1,6 +1,7 @@
 //! What every request handler shares: the tokens, the pool, the caches and the settings.
 
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
@@ -22,4 +23,6 @@ pub struct AppState {
     /// One prune at a time: two concurrent DELETEs would race over the same folders.
     pub prune_lock: Mutex<()>,
     pub started: Instant,
+    /// Health collections run so far (each is one query): shows what the cache saves.
+    pub health_collections: AtomicU64,
 }
