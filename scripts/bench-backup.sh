@@ -20,6 +20,11 @@ db=${BENCH_DATABASE:-palmdb_bench_backup}
 admin_url=${BENCH_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
 export DATABASE_URL=${admin_url%/*}/$db
 work=${BENCH_WORK_DIR:-/tmp/palmdb-bench-backup}
+# The work folder is deleted at the start and the end: only ever a dedicated one.
+case $work in
+    */palmdb-bench*) ;;
+    *) echo "BENCH_WORK_DIR must be a dedicated folder named palmdb-bench*" >&2; exit 1 ;;
+esac
 out=docs/benchmarks/backup.md
 
 bash scripts/ensure-postgres.sh >/dev/null
@@ -53,13 +58,20 @@ for t in $tables; do echo "COPY $t TO STDOUT;" >>"$copy_sql"; done
 
 results=$work/results.md
 : >"$results"
-# measure NAME OUTPUT_PATH COMMAND...: wall time, peak RSS (GNU time) and output size.
+# measure NAME OUTPUT_DIR COMMAND...: wall time, peak RSS (GNU time) and output size.
+# OUTPUT_DIR is a path under $work that the command creates, or `-` when it writes nothing;
+# nothing outside $work is ever deleted.
 measure() {
     local name=$1 output=$2
     shift 2
     local best_wall="" best_rss=0 size="–" run wall rss
+    case $output in
+        -) ;;
+        "$work"/?*) ;;
+        *) echo "measure: refusing output $output outside $work" >&2; exit 1 ;;
+    esac
     for run in $(seq "$repeat"); do
-        rm -rf "$output" 2>/dev/null || true
+        [ "$output" = - ] || rm -rf "$output"
         sync
         /usr/bin/time -v -o "$work/time.txt" "$@" >"$work/stdout.txt" 2>"$work/stderr.txt" || {
             echo "$name failed:" >&2
@@ -73,18 +85,18 @@ measure() {
             best_wall=$wall
         fi
         [ "$rss" -gt "$best_rss" ] && best_rss=$rss
-        if [ "$output" != /dev/null ]; then
+        if [ "$output" != - ]; then
             size=$(du -sb "$output" | awk '{ printf "%.0f", $1 / 1048576 }')
         fi
     done
     echo "| $name | $best_wall | $size | $best_rss |" | tee -a "$results" >&2
-    [ "$output" != /dev/null ] && rm -rf "$output"
+    [ "$output" = - ] || rm -rf "$output"
     return 0
 }
 
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "running (each line: wall s, output MB, peak RSS MB)" >&2
-measure 'raw `COPY ... TO STDOUT` > /dev/null (psql, the floor)' /dev/null \
+measure 'raw `COPY ... TO STDOUT` > /dev/null (psql, the floor)' - \
     psql "$DATABASE_URL" -q -o /dev/null -f "$copy_sql"
 measure '`pg_dump -Fc` (gzip, default level)' "$work/dump.fc" \
     pg_dump -Fc -n public -f "$work/dump.fc" "$DATABASE_URL"
