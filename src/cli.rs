@@ -1,5 +1,6 @@
 //! The command line, as data: clap types only. Doc comments are the help text.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -37,6 +38,21 @@ pub enum Command {
     /// Fill Palm's tables with realistic synthetic data, deterministic for a given seed.
     /// Refuses tables that already hold rows unless --force.
     DemoData(DemoDataArgs),
+
+    /// Load a backup into the database: checked first, all or nothing.
+    Restore(RestoreArgs),
+
+    /// Serve the admin HTTP API and Prometheus metrics (a token is required; see docs/serve.md).
+    Serve(ServeArgs),
+
+    /// One user's statistics, or the newest orders in a status.
+    Stats(StatsArgs),
+    /// Run the health checks. Exit 0 all ok, 1 a warning, 2 a critical, 3 cannot connect.
+    Health(HealthArgs),
+
+    /// VACUUM (ANALYZE) / ANALYZE the tables whose dead rows or stale statistics cross the
+    /// thresholds, one table at a time.
+    Maintain(MaintainArgs),
 }
 
 #[derive(Debug, Args)]
@@ -57,6 +73,10 @@ pub struct MigrateArgs {
     /// long transaction and blocking the application's queries. Retried up to 3 times.
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
     pub lock_timeout: Duration,
+
+    /// Stop after this migration version (e.g. to restore a backup taken at that version).
+    #[arg(long, value_name = "VERSION")]
+    pub target_version: Option<i32>,
 
     /// statement_timeout for every migration statement (0 turns it off).
     #[arg(long, default_value = "30m", value_parser = crate::duration::parse)]
@@ -116,6 +136,114 @@ pub struct DemoDataArgs {
 }
 
 #[derive(Debug, Args)]
+pub struct StatsArgs {
+    #[command(subcommand)]
+    pub what: StatsCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum StatsCommand {
+    /// One user's orders, revenue and palm analyses.
+    User(StatsUserArgs),
+    /// The newest orders in one status, a page at a time.
+    Orders(StatsOrdersArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct StatsUserArgs {
+    /// The user's id (a uuid) or email address (any case).
+    #[arg(value_name = "ID-or-EMAIL")]
+    pub user: String,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatsOrdersArgs {
+    /// initiated, processing, completed, failed, refunded or cancelled.
+    #[arg(long, value_name = "S")]
+    pub status: String,
+
+    /// Orders per page (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: i32,
+
+    /// Show orders older than this one: the id printed as the next page's cursor.
+    #[arg(long, value_name = "CURSOR")]
+    pub before: Option<i64>,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct HealthArgs {
+    /// Output format [default: table on a terminal, json otherwise].
+    #[arg(long, value_enum)]
+    pub format: Option<HealthFormat>,
+
+    /// Run only this check (repeatable); names are listed in docs/health-checks.md.
+    #[arg(long = "check", value_name = "NAME")]
+    pub checks: Vec<String>,
+
+    /// Replace a default threshold (repeatable), e.g. long_query_warning=30s,
+    /// dead_ratio_warning=0.1; names are the parameters of palmdb.checks().
+    #[arg(long = "threshold", value_name = "NAME=VALUE", value_parser = crate::health::thresholds::Threshold::parse)]
+    pub thresholds: Vec<crate::health::thresholds::Threshold>,
+
+    /// Also store a snapshot of every table's size and rows in palmdb.health_snapshots
+    /// (read back with palmdb.table_growth_per_day).
+    #[arg(long)]
+    pub record: bool,
+
+    /// With --record: delete snapshots older than this (e.g. 90d).
+    #[arg(long, default_value = "90d", value_parser = crate::duration::parse, requires = "record")]
+    pub keep: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum HealthFormat {
+    /// Aligned columns and what to do, for people.
+    Table,
+    /// {"status", "checks": [{"name","status","value","threshold","detail","remedy"}]}.
+    Json,
+    /// One line with perfdata, for Nagios/Icinga.
+    Nagios,
+    /// Prometheus text format.
+    Prometheus,
+}
+
+#[derive(Debug, Args)]
+pub struct MaintainArgs {
+    /// List what would run, and change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// VACUUM (ANALYZE) a table when at least this share of its rows are dead...
+    #[arg(long, default_value_t = 0.2)]
+    pub dead_ratio: f64,
+
+    /// ...and at least this many rows are dead.
+    #[arg(long, default_value_t = 1000)]
+    pub dead_rows_min: i64,
+
+    /// ANALYZE a table when at least this share of its rows changed since the last ANALYZE...
+    #[arg(long, default_value_t = 0.2)]
+    pub stale_ratio: f64,
+
+    /// ...and at least this many rows changed.
+    #[arg(long, default_value_t = 1000)]
+    pub stale_rows_min: i64,
+
+    /// Skip a table whose lock cannot be had within this time (e.g. 5s).
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    pub lock_timeout: Duration,
+}
+
+#[derive(Debug, Args)]
 pub struct BackupArgs {
     #[command(subcommand)]
     pub action: BackupAction,
@@ -132,6 +260,10 @@ pub enum BackupAction {
     Status(BackupStatusArgs),
     /// Delete expired backups and abandoned unfinished ones; never the newest backup.
     Prune(BackupPruneArgs),
+    /// Check a backup: manifest, every file's SHA-256, every line, row counts; with
+    /// --restore-test also restore it into a scratch database and compare.
+    /// Exit 0 OK, 2 FAILED, 3 could not check.
+    Verify(VerifyArgs),
 }
 
 /// Where backups live.
@@ -233,4 +365,120 @@ pub struct BackupPruneArgs {
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    /// The backup: its id, `latest`, or the path of its folder.
+    pub backup: String,
+
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Also restore it into a scratch database (created and dropped; needs CREATEDB) and
+    /// compare row counts and content checksums with the files.
+    #[arg(long)]
+    pub restore_test: bool,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct RestoreArgs {
+    /// The backup: its id, `latest`, or the path of its folder.
+    #[arg(
+        required_unless_present = "from_legacy",
+        conflicts_with = "from_legacy"
+    )]
+    pub backup: Option<String>,
+
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Restore only this table (`name` or `schema.name`); repeat for more.
+    #[arg(long = "table", value_name = "TABLE")]
+    pub tables: Vec<String>,
+
+    /// Empty the restored tables first, in the same transaction.
+    #[arg(long)]
+    pub clean: bool,
+
+    /// Restore a masked backup (its sensitive columns are not the real data).
+    #[arg(long)]
+    pub allow_masked: bool,
+
+    /// Check everything and say what would be restored; change nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print a JSON summary instead of text.
+    #[arg(long)]
+    pub json: bool,
+
+    /// Import the old system's single-document JSON export instead of a backup.
+    #[arg(long, value_name = "FILE")]
+    pub from_legacy: Option<std::path::PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (IP:PORT; port 0 picks a free one and prints it).
+    #[arg(long, default_value = "127.0.0.1:9187")]
+    pub listen: SocketAddr,
+
+    /// Token for every endpoint, including DELETE. Prefer the environment variable or
+    /// --token-file: command-line arguments are visible to other users in `ps`.
+    #[arg(
+        long,
+        env = "PALMDB_ADMIN_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub admin_token: Option<String>,
+
+    /// File holding the admin token (mode 0600 or stricter).
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+
+    /// Token for the read-only endpoints only (health, backups, status, metrics).
+    #[arg(
+        long,
+        env = "PALMDB_READ_TOKEN",
+        hide_env_values = true,
+        value_name = "TOKEN"
+    )]
+    pub read_token: Option<String>,
+
+    /// File holding the read token (mode 0600 or stricter).
+    #[arg(long, value_name = "FILE")]
+    pub read_token_file: Option<PathBuf>,
+
+    /// Let anyone scrape /metrics without a token.
+    #[arg(long)]
+    pub metrics_public: bool,
+
+    #[command(flatten)]
+    pub dir: BackupDirArgs,
+
+    /// Age past which the newest backup makes /backups/status a warning.
+    #[arg(long, default_value = "24h", value_parser = crate::duration::parse)]
+    pub max_age: Duration,
+
+    /// Most database connections the server opens.
+    #[arg(long, default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=100))]
+    pub pool_size: u16,
+
+    /// Longest wait for the database (connect + queries) before /health answers 503 unknown.
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    pub db_timeout: Duration,
+
+    /// Longest time any request may take (must exceed --db-timeout).
+    #[arg(long, default_value = "15s", value_parser = crate::duration::parse)]
+    pub request_timeout: Duration,
+
+    /// How long health and backup results are reused before being computed again.
+    #[arg(long, default_value = "1s", value_parser = crate::duration::parse)]
+    pub cache_ttl: Duration,
 }

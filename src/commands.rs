@@ -3,11 +3,15 @@
 
 use anyhow::Result;
 
+use crate::cli::ServeArgs;
 use crate::cli::{
-    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, MigrateAction, MigrateArgs, SourceArgs,
+    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, HealthArgs, HealthFormat, MaintainArgs,
+    MigrateAction, MigrateArgs, RestoreArgs, SourceArgs, StatsArgs, StatsCommand, VerifyArgs,
 };
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
+use crate::health::{self, HealthOptions};
+use crate::maintain::{self, MaintainOptions};
 use crate::migrate::{self, history::Timeouts, source::Source, MigrateOptions};
 
 /// Whether a command reports a state (Nagios exit codes, 3 on errors) or performs an action.
@@ -18,9 +22,9 @@ pub fn is_checking(cli: &Cli) -> bool {
             action: Some(MigrateAction::Status(_)),
             ..
         }) | Command::Backup(BackupArgs {
-            action: BackupAction::Status(_)
+            action: BackupAction::Status(_) | BackupAction::Verify(_)
         })
-    )
+    ) || matches!(&cli.command, Command::Health(_))
 }
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
@@ -29,6 +33,11 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Migrate(args) => migrate_command(&settings, args).await,
         Command::Backup(args) => backup_command(&settings, args, cli.quiet).await,
         Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
+        Command::Restore(args) => restore_command(&settings, args, cli.quiet).await,
+        Command::Stats(args) => stats_command(&settings, args).await,
+        Command::Health(args) => health_command(&settings, args).await,
+        Command::Maintain(args) => maintain_command(&settings, args).await,
+        Command::Serve(args) => serve_command(&settings, args).await,
     }
 }
 
@@ -60,7 +69,13 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
                     statement_timeout: args.statement_timeout,
                 },
             };
-            migrate::migrate(settings, &options, &mut std::io::stdout()).await?;
+            migrate::migrate_to(
+                settings,
+                &options,
+                args.target_version,
+                &mut std::io::stdout(),
+            )
+            .await?;
             Ok(ExitCode::Ok)
         }
     }
@@ -89,6 +104,91 @@ async fn demo_data_command(
     } else {
         print!("{}", report.render_text(settings.database()));
     }
+    Ok(ExitCode::Ok)
+}
+
+async fn stats_command(settings: &ConnectSettings, args: StatsArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb stats")
+        .connect()
+        .await?;
+    match args.what {
+        StatsCommand::User(user_args) => {
+            let key = crate::stats::UserKey::parse(&user_args.user)?;
+            let stats = crate::stats::user_stats(&client, &key).await?;
+            if user_args.json {
+                println!("{}", serde_json::to_string_pretty(&stats)?);
+            } else {
+                print!("{}", stats.render_text());
+            }
+        }
+        StatsCommand::Orders(order_args) => {
+            let query = crate::stats::OrdersQuery {
+                status: order_args.status,
+                limit: order_args.limit,
+                before: order_args.before,
+            };
+            let page = crate::stats::orders_by_status(&client, &query).await?;
+            if order_args.json {
+                println!("{}", serde_json::to_string_pretty(&page)?);
+            } else {
+                print!("{}", page.render_text());
+            }
+        }
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn health_command(settings: &ConnectSettings, args: HealthArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb health")
+        .connect()
+        .await?;
+    // A monitor must answer, not queue: fail (exit 3) rather than wait behind a lock.
+    client
+        .batch_execute("SET lock_timeout = '5s'; SET statement_timeout = '60s'")
+        .await?;
+    let format = args.format.unwrap_or_else(|| {
+        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+            HealthFormat::Table
+        } else {
+            HealthFormat::Json
+        }
+    });
+    if args.record {
+        let recorded = health::record::record_snapshot(&client, args.keep).await?;
+        if format == HealthFormat::Table {
+            println!("recorded a snapshot of {recorded} table(s) in palmdb.health_snapshots\n");
+        }
+    }
+    let options = HealthOptions {
+        checks: args.checks,
+        thresholds: args.thresholds,
+    };
+    let report = health::collect(&client, &options).await?;
+    match format {
+        HealthFormat::Table => print!("{}", health::table::render(&report)),
+        HealthFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        HealthFormat::Nagios => println!("{}", health::nagios::render(&report)),
+        HealthFormat::Prometheus => print!("{}", report.to_prometheus()),
+    }
+    Ok(report.exit_code())
+}
+
+async fn maintain_command(settings: &ConnectSettings, args: MaintainArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb maintain")
+        .connect()
+        .await?;
+    let options = MaintainOptions {
+        dry_run: args.dry_run,
+        dead_ratio: args.dead_ratio,
+        dead_rows_min: args.dead_rows_min,
+        stale_ratio: args.stale_ratio,
+        stale_rows_min: args.stale_rows_min,
+        lock_timeout: args.lock_timeout,
+    };
+    maintain::maintain(&client, &options, &mut std::io::stdout()).await?;
     Ok(ExitCode::Ok)
 }
 
@@ -158,6 +258,7 @@ async fn backup_command(
             }
             Ok(ExitCode::Ok)
         }
+        BackupAction::Verify(a) => verify_command(settings, a, quiet).await,
     }
 }
 
@@ -175,4 +276,84 @@ async fn interrupted() -> anyhow::Error {
         }
     };
     crate::error::Failure::operation(format!("interrupted by {name}; nothing was kept")).into()
+}
+
+async fn verify_command(
+    settings: &ConnectSettings,
+    args: VerifyArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let options = crate::verify::VerifyOptions {
+        backup: args.backup,
+        dir: args.dir.dir,
+        restore_test: args.restore_test,
+        progress: !quiet && !args.json,
+    };
+    let mut report = crate::verify::verify(settings, &options).await?;
+    report.conclude();
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(report.exit_code())
+}
+
+async fn restore_command(
+    settings: &ConnectSettings,
+    args: RestoreArgs,
+    quiet: bool,
+) -> Result<ExitCode> {
+    let progress = !quiet && !args.json;
+    let report = match (args.from_legacy, args.backup) {
+        (Some(file), _) => {
+            let options = crate::restore::legacy::LegacyOptions {
+                file,
+                tables: args.tables,
+                clean: args.clean,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::legacy::restore_legacy(settings, &options).await?
+        }
+        (None, backup) => {
+            let options = crate::restore::RestoreOptions {
+                backup: backup.unwrap_or_else(|| "latest".to_string()),
+                dir: args.dir.dir,
+                tables: args.tables,
+                clean: args.clean,
+                allow_masked: args.allow_masked,
+                dry_run: args.dry_run,
+                progress,
+            };
+            crate::restore::restore(settings, &options).await?
+        }
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", report.render_text());
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn serve_command(settings: &ConnectSettings, args: ServeArgs) -> Result<ExitCode> {
+    let options = crate::serve::ServeOptions {
+        listen: args.listen,
+        tokens: crate::serve::tokens::TokenSources {
+            admin_token: args.admin_token,
+            admin_token_file: args.token_file,
+            read_token: args.read_token,
+            read_token_file: args.read_token_file,
+        },
+        metrics_public: args.metrics_public,
+        backup_dir: args.dir.dir,
+        max_age: args.max_age,
+        pool_size: usize::from(args.pool_size),
+        db_timeout: args.db_timeout,
+        request_timeout: args.request_timeout,
+        cache_ttl: args.cache_ttl,
+    };
+    crate::serve::serve(settings, options).await?;
+    Ok(ExitCode::Ok)
 }

@@ -137,6 +137,12 @@ impl ConnectSettings {
         format!("{}@{}:{}/{}", self.user(), host, port, self.database())
     }
 
+    /// The driver's configuration and the TLS connector that goes with it, for a connection
+    /// pool that opens its connections itself (`palmdb serve`).
+    pub fn driver_parts(&self) -> Result<(Config, MakeTlsConnector)> {
+        Ok((self.config.clone(), self.tls_connector()?))
+    }
+
     /// Opens a connection and drives it on a background task.
     pub async fn connect(&self) -> Result<Client> {
         let tls = self.tls_connector()?;

@@ -616,7 +616,12 @@ fn folders_and_files_are_private() {
         );
     }
     let manifest = Manifest::read(&backup).unwrap();
-    assert_eq!(manifest.schema_version, Some(1));
+    let newest = palmdb::migrate::source::Source::default()
+        .versioned()
+        .unwrap()
+        .last()
+        .map(|m| i64::from(m.version));
+    assert_eq!(manifest.schema_version, newest);
     assert!(!manifest.masked);
     assert!(manifest
         .sequences

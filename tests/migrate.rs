@@ -10,15 +10,29 @@ use std::process::Stdio;
 use common::{assert_exit, assert_success, stderr, stdout, TestDb};
 
 /// A folder of migration files for one test.
+/// A folder holding `migrations/` with these files and an empty `sql/`, so that only the
+/// test's own migrations run (palmdb's built-in sql/ objects need Palm's tables).
 fn migrations(files: &[(&str, &str)]) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
+    fs::create_dir(dir.path().join("migrations")).unwrap();
+    fs::create_dir(dir.path().join("sql")).unwrap();
     for (name, sql) in files {
-        fs::write(dir.path().join(name), sql).unwrap();
+        fs::write(dir.path().join("migrations").join(name), sql).unwrap();
     }
     dir
 }
 
+/// `--migrations-dir` of a folder made by [`migrations`].
 fn dir_arg(dir: &Path) -> String {
+    dir.join("migrations").to_str().unwrap().to_string()
+}
+
+/// `--sql-dir` of a folder made by [`migrations`]: empty.
+fn sql_arg(dir: &Path) -> String {
+    dir.join("sql").to_str().unwrap().to_string()
+}
+
+fn path_arg(dir: &Path) -> String {
     dir.to_str().unwrap().to_string()
 }
 
@@ -88,12 +102,15 @@ fn four_concurrent_migrates_on_an_empty_database_apply_each_migration_once() {
         ("V4__more.sql", "INSERT INTO applied_log VALUES (4);"),
     ]);
     let dir_text = dir_arg(dir.path());
+    let sql_text = sql_arg(dir.path());
     let children: Vec<_> = (0..4)
         .map(|_| {
             db.command(&[
                 "migrate",
                 "--migrations-dir",
                 &dir_text,
+                "--sql-dir",
+                &sql_text,
                 "--lock-wait",
                 "60s",
             ])
@@ -124,11 +141,20 @@ fn an_edited_applied_migration_is_refused_naming_the_file() {
         ("V2__b.sql", "CREATE TABLE b (id int);"),
     ]);
     let d = dir_arg(dir.path());
-    assert_success(&db.palmdb(&["migrate", "--migrations-dir", &d]));
+    let s = sql_arg(dir.path());
+    assert_success(&db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]));
 
-    fs::write(dir.path().join("V2__b.sql"), "CREATE TABLE b (id bigint);").unwrap();
-    fs::write(dir.path().join("V3__c.sql"), "CREATE TABLE c (id int);").unwrap();
-    let out = db.palmdb(&["migrate", "--migrations-dir", &d]);
+    fs::write(
+        dir.path().join("migrations").join("V2__b.sql"),
+        "CREATE TABLE b (id bigint);",
+    )
+    .unwrap();
+    fs::write(
+        dir.path().join("migrations").join("V3__c.sql"),
+        "CREATE TABLE c (id int);",
+    )
+    .unwrap();
+    let out = db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]);
     let text = assert_exit(&out, 1);
     assert!(
         text.contains("V2__b.sql") && text.contains("edited"),
@@ -141,7 +167,7 @@ fn an_edited_applied_migration_is_refused_naming_the_file() {
         "nothing else ran"
     );
 
-    let status = db.palmdb(&["migrate", "status", "--migrations-dir", &d]);
+    let status = db.palmdb(&["migrate", "status", "--migrations-dir", &d, "--sql-dir", &s]);
     assert!(assert_exit(&status, 2).contains("DRIFT"));
 }
 
@@ -153,9 +179,13 @@ fn a_removed_applied_migration_is_refused_naming_the_file() {
         ("V2__b.sql", "CREATE TABLE b (id int);"),
     ]);
     let d = dir_arg(dir.path());
-    assert_success(&db.palmdb(&["migrate", "--migrations-dir", &d]));
-    fs::remove_file(dir.path().join("V2__b.sql")).unwrap();
-    let text = assert_exit(&db.palmdb(&["migrate", "--migrations-dir", &d]), 1);
+    let s = sql_arg(dir.path());
+    assert_success(&db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]));
+    fs::remove_file(dir.path().join("migrations").join("V2__b.sql")).unwrap();
+    let text = assert_exit(
+        &db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]),
+        1,
+    );
     assert!(
         text.contains("V2__b.sql") && text.contains("gone"),
         "{text}"
@@ -170,13 +200,14 @@ fn a_crlf_checkout_of_an_applied_migration_is_not_an_edit() {
         "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n",
     )]);
     let d = dir_arg(dir.path());
-    assert_success(&db.palmdb(&["migrate", "--migrations-dir", &d]));
+    let s = sql_arg(dir.path());
+    assert_success(&db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]));
     fs::write(
-        dir.path().join("V1__a.sql"),
+        dir.path().join("migrations").join("V1__a.sql"),
         "CREATE TABLE a (id int);\r\nCREATE TABLE b (id int);\r\n",
     )
     .unwrap();
-    let out = db.palmdb(&["migrate", "--migrations-dir", &d]);
+    let out = db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]);
     assert_success(&out);
     assert!(stdout(&out).starts_with("nothing to do"));
 }
@@ -192,7 +223,8 @@ fn a_migration_that_fails_midway_leaves_no_partial_change_and_no_history_row() {
         ),
     ]);
     let d = dir_arg(dir.path());
-    let out = db.palmdb(&["migrate", "--migrations-dir", &d]);
+    let s = sql_arg(dir.path());
+    let out = db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]);
     let text = assert_exit(&out, 1);
     let err = stderr(&out);
     assert_eq!(
@@ -229,7 +261,13 @@ fn concurrent_index_builds_run_outside_a_transaction() {
              CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_id_key ON t (id);\n",
         ),
     ]);
-    let out = db.palmdb(&["migrate", "--migrations-dir", &dir_arg(dir.path())]);
+    let out = db.palmdb(&[
+        "migrate",
+        "--migrations-dir",
+        &dir_arg(dir.path()),
+        "--sql-dir",
+        &sql_arg(dir.path()),
+    ]);
     assert_success(&out);
     assert!(
         stdout(&out).contains("V2__idx.sql (no transaction)"),
@@ -252,7 +290,11 @@ fn a_failed_concurrent_build_leaves_no_history_row_and_is_rebuilt_not_kept_by_if
         ("V2__idx.sql", "-- palmdb:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_id_key ON t (id);\n"),
     ]);
     let d = dir_arg(dir.path());
-    let text = assert_exit(&db.palmdb(&["migrate", "--migrations-dir", &d]), 1);
+    let s = sql_arg(dir.path());
+    let text = assert_exit(
+        &db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]),
+        1,
+    );
     assert!(
         text.contains("V2__idx.sql") && text.contains("23505"),
         "{text}"
@@ -265,13 +307,13 @@ fn a_failed_concurrent_build_leaves_no_history_row_and_is_rebuilt_not_kept_by_if
         Some("false")
     );
     let status = assert_exit(
-        &db.palmdb(&["migrate", "status", "--migrations-dir", &d]),
+        &db.palmdb(&["migrate", "status", "--migrations-dir", &d, "--sql-dir", &s]),
         1,
     );
     assert!(status.contains("t_id_key INVALID"), "{status}");
 
     db.execute("DELETE FROM t WHERE ctid = (SELECT max(ctid) FROM t WHERE id = 2)");
-    let out = db.palmdb(&["migrate", "--migrations-dir", &d]);
+    let out = db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]);
     assert_success(&out);
     assert_eq!(
         db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_id_key'::regclass")
@@ -351,7 +393,7 @@ fn sql_objects_are_applied_after_migrations_only_when_changed() {
         "--migrations-dir",
         &dir_arg(mig.path()),
         "--sql-dir",
-        &dir_arg(sql.path()),
+        &path_arg(sql.path()),
     ];
 
     let first = db.palmdb(&args);
@@ -379,7 +421,7 @@ fn sql_objects_are_applied_after_migrations_only_when_changed() {
         "--migrations-dir",
         &dir_arg(mig.path()),
         "--sql-dir",
-        &dir_arg(sql.path()),
+        &path_arg(sql.path()),
     ]);
     assert!(assert_exit(&status, 1).contains("views/10_t_count.sql"));
     let third = db.palmdb(&args);
@@ -401,7 +443,7 @@ fn a_broken_sql_object_names_the_file_and_rolls_back() {
         "--migrations-dir",
         &dir_arg(mig.path()),
         "--sql-dir",
-        &dir_arg(sql.path()),
+        &path_arg(sql.path()),
     ]);
     let text = assert_exit(&out, 1);
     assert!(
@@ -425,6 +467,8 @@ fn migrations_run_with_local_lock_and_statement_timeouts() {
         "migrate",
         "--migrations-dir",
         &dir_arg(dir.path()),
+        "--sql-dir",
+        &sql_arg(dir.path()),
         "--lock-timeout",
         "1500ms",
         "--statement-timeout",
@@ -453,12 +497,15 @@ async fn a_migration_blocked_by_a_lock_fails_fast_instead_of_queueing() {
     let started = std::time::Instant::now();
     let out = tokio::task::spawn_blocking({
         let cmd_dir = dir_arg(dir.path());
+        let sql_dir = sql_arg(dir.path());
         let url = db.url.clone();
         move || {
             common::palmdb_command(&[
                 "migrate",
                 "--migrations-dir",
                 &cmd_dir,
+                "--sql-dir",
+                &sql_dir,
                 "--lock-timeout",
                 "200ms",
             ])

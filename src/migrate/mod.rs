@@ -46,15 +46,27 @@ pub async fn migrate(
     options: &MigrateOptions,
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
+    migrate_to(settings, options, None, out).await
+}
+
+/// Like [`migrate`], but with `target_version` stops after that migration (`palmdb migrate
+/// --target-version N`): a database for a backup taken at version N. The `sql/` objects are
+/// applied only once the latest migration is, as they are written for the latest schema.
+pub async fn migrate_to(
+    settings: &ConnectSettings,
+    options: &MigrateOptions,
+    target_version: Option<i32>,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
     let mut client = settings
         .with_application_name("palmdb migrate")
         .connect()
         .await?;
     if options.dry_run {
-        return dry_run(&client, settings, options, out).await;
+        return dry_run(&client, settings, options, target_version, out).await;
     }
     lock::acquire(&client, options.lock_wait).await?;
-    let outcome = apply_everything(&mut client, settings, options, out).await;
+    let outcome = apply_everything(&mut client, settings, options, target_version, out).await;
     // Closing the session releases the lock as well; this just frees it sooner.
     let _ = lock::release(&client).await;
     outcome
@@ -64,12 +76,14 @@ async fn apply_everything(
     client: &mut Client,
     settings: &ConnectSettings,
     options: &MigrateOptions,
+    target_version: Option<i32>,
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
     history::ensure_table(client).await?;
     repeatable::ensure_ledger(client).await?;
-    let plan = plan::build(client, &options.source).await?;
+    let mut plan = plan::build(client, &options.source).await?;
     refuse_drift(&plan)?;
+    stop_at(&mut plan, target_version)?;
     let all_files = options.source.versioned()?;
     let mut did_something = false;
 
@@ -161,6 +175,31 @@ async fn apply_versioned(
             None => anyhow::Error::new(e).context(format!("migration {} failed", file.file_name)),
         })?;
     Ok(Vec::new())
+}
+
+/// Narrows the plan to migrations up to `target_version`, refusing a version that has no
+/// file or that the database is already past.
+fn stop_at(plan: &mut plan::Plan, target_version: Option<i32>) -> Result<()> {
+    let Some(target) = target_version else {
+        return Ok(());
+    };
+    let known = plan.applied.iter().any(|a| a.version == target)
+        || plan.pending.iter().any(|p| p.version == target);
+    if !known {
+        return Err(Failure::usage(format!("there is no migration version {target}")).into());
+    }
+    if let Some(current) = plan.current_version().filter(|&c| c > target) {
+        return Err(Failure::usage(format!(
+            "the database is at version {current}, past the target version {target}"
+        ))
+        .with_hint("migrations are never undone: use a new database for an older version")
+        .into());
+    }
+    if plan.pending.iter().any(|p| p.version > target) {
+        plan.pending.retain(|p| p.version <= target);
+        plan.changed_objects.clear();
+    }
+    Ok(())
 }
 
 fn refuse_drift(plan: &plan::Plan) -> Result<()> {
@@ -265,10 +304,12 @@ async fn dry_run(
     client: &Client,
     settings: &ConnectSettings,
     options: &MigrateOptions,
+    target_version: Option<i32>,
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
-    let plan = plan::build(client, &options.source).await?;
+    let mut plan = plan::build(client, &options.source).await?;
     refuse_drift(&plan)?;
+    stop_at(&mut plan, target_version)?;
     let invalid = no_transaction::invalid_indexes(client).await?;
     writeln!(
         out,

@@ -1,0 +1,147 @@
+//! What a restore loads: the backup's tables, narrowed by `--table`, each with the columns its
+//! rows hold and the `COPY` statement that loads them.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::archive::{Manifest, TableEntry};
+use crate::error::Failure;
+
+/// `"name"`, with embedded quotes doubled: always quoted, so any identifier works.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// A column the backup's rows hold (generated columns are never in the rows).
+#[derive(Debug, Clone)]
+pub struct ColumnToLoad {
+    pub name: String,
+    /// `format_type` of the column in the source; empty when the source did not say.
+    pub type_name: String,
+}
+
+/// One table to load.
+#[derive(Debug, Clone)]
+pub struct TableToLoad {
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<ColumnToLoad>,
+    /// Rows the backup holds for it (the manifest's count).
+    pub rows: u64,
+    pub file: PathBuf,
+}
+
+impl TableToLoad {
+    pub fn from_entry(folder: &Path, entry: &TableEntry) -> TableToLoad {
+        TableToLoad {
+            schema: entry.schema.clone(),
+            name: entry.name.clone(),
+            columns: entry
+                .row_columns()
+                .map(|c| ColumnToLoad {
+                    name: c.name.clone(),
+                    type_name: c.type_name.clone(),
+                })
+                .collect(),
+            rows: entry.rows,
+            file: folder.join(&entry.file),
+        }
+    }
+
+    /// `schema.table` for people.
+    pub fn display_name(&self) -> String {
+        format!("{}.{}", self.schema, self.name)
+    }
+
+    /// `"schema"."table"` for SQL.
+    pub fn qualified(&self) -> String {
+        format!("{}.{}", quote_ident(&self.schema), quote_ident(&self.name))
+    }
+
+    pub fn column_names(&self) -> Vec<String> {
+        self.columns.iter().map(|c| c.name.clone()).collect()
+    }
+
+    /// `COPY "s"."t" ("a", "b") FROM STDIN`, text format. COPY writes identity columns as
+    /// given (like `OVERRIDING SYSTEM VALUE`); generated columns are left to the target.
+    pub fn copy_sql(&self, freeze: bool) -> String {
+        let columns: Vec<String> = self.columns.iter().map(|c| quote_ident(&c.name)).collect();
+        // A table without columns has no list to give (its rows are empty lines).
+        let list = if columns.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", columns.join(", "))
+        };
+        format!(
+            "COPY {}{list} FROM STDIN{}",
+            self.qualified(),
+            if freeze { " WITH (FREEZE)" } else { "" }
+        )
+    }
+}
+
+/// Whether `--table` value `wanted` names this table: `name` or `schema.name`.
+fn names_table(wanted: &str, schema: &str, name: &str) -> bool {
+    wanted == name || wanted == format!("{schema}.{name}")
+}
+
+/// The manifest's tables, narrowed to `wanted` when it is not empty. A `--table` that names
+/// no table of the backup is an error, not a silent no-op.
+pub fn select(manifest: &Manifest, folder: &Path, wanted: &[String]) -> Result<Vec<TableToLoad>> {
+    for w in wanted {
+        if !manifest
+            .tables
+            .iter()
+            .any(|t| names_table(w, &t.schema, &t.name))
+        {
+            let known: Vec<String> = manifest.tables.iter().map(|t| t.qualified_name()).collect();
+            return Err(
+                Failure::usage(format!("backup {} has no table \"{w}\"", manifest.id))
+                    .with_hint(format!("its tables are: {}", known.join(", ")))
+                    .into(),
+            );
+        }
+    }
+    Ok(manifest
+        .tables
+        .iter()
+        .filter(|t| wanted.is_empty() || wanted.iter().any(|w| names_table(w, &t.schema, &t.name)))
+        .map(|t| TableToLoad::from_entry(folder, t))
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_always_quoted() {
+        assert_eq!(quote_ident("users"), "\"users\"");
+        assert_eq!(quote_ident("we\"ird name"), "\"we\"\"ird name\"");
+    }
+
+    #[test]
+    fn copy_lists_the_row_columns() {
+        let table = TableToLoad {
+            schema: "public".into(),
+            name: "Odd Table".into(),
+            columns: vec![
+                ColumnToLoad {
+                    name: "id".into(),
+                    type_name: "bigint".into(),
+                },
+                ColumnToLoad {
+                    name: "x\"y".into(),
+                    type_name: "text".into(),
+                },
+            ],
+            rows: 0,
+            file: PathBuf::from("f"),
+        };
+        assert_eq!(
+            table.copy_sql(false),
+            "COPY \"public\".\"Odd Table\" (\"id\", \"x\"\"y\") FROM STDIN"
+        );
+    }
+}

@@ -1,0 +1,101 @@
+//! What a restore did, for people (text) and for scripts (`--json`).
+
+use std::time::Instant;
+
+use serde::Serialize;
+
+use super::sequences::SequenceFix;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TableOutcome {
+    pub table: String,
+    pub rows: u64,
+    pub seconds: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestoreReport {
+    pub backup: String,
+    /// The database the backup was taken from.
+    pub source_database: String,
+    /// The database restored into.
+    pub database: String,
+    pub dry_run: bool,
+    pub clean: bool,
+    /// Tables loaded (or, with `dry_run`, that would be), in load order.
+    pub tables: Vec<TableOutcome>,
+    /// Tables of the backup the target lacks, left out (restore test only).
+    pub not_restored: Vec<String>,
+    pub sequences: Vec<SequenceFix>,
+    pub rows: u64,
+    pub seconds: f64,
+}
+
+impl RestoreReport {
+    pub fn new(backup: &str, source: &str, database: &str, dry_run: bool, clean: bool) -> Self {
+        RestoreReport {
+            backup: backup.to_string(),
+            source_database: source.to_string(),
+            database: database.to_string(),
+            dry_run,
+            clean,
+            tables: Vec::new(),
+            not_restored: Vec::new(),
+            sequences: Vec::new(),
+            rows: 0,
+            seconds: 0.0,
+        }
+    }
+
+    pub fn finish(&mut self, started: Instant) {
+        self.rows = self.tables.iter().map(|t| t.rows).sum();
+        self.seconds = started.elapsed().as_secs_f64();
+    }
+
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        if self.dry_run {
+            out.push_str(&format!(
+                "dry run: would restore backup {} into database {}{}, in this order:\n",
+                self.backup,
+                self.database,
+                if self.clean {
+                    " after emptying the tables (--clean)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        for table in &self.tables {
+            if self.dry_run {
+                out.push_str(&format!("  {:<40} {:>12} rows\n", table.table, table.rows));
+            } else {
+                out.push_str(&format!(
+                    "restored {:<40} {:>12} rows {:>8.1} s\n",
+                    table.table, table.rows, table.seconds
+                ));
+            }
+        }
+        for table in &self.not_restored {
+            out.push_str(&format!(
+                "not restored {table}: the database has no such table\n"
+            ));
+        }
+        for fix in &self.sequences {
+            if let Some(at) = fix.restarted_at {
+                out.push_str(&format!("sequence {} restarted at {at}\n", fix.sequence));
+            }
+        }
+        if !self.dry_run {
+            out.push_str(&format!(
+                "backup {} restored into database {}: {} tables, {} rows in {:.1} s\n",
+                self.backup,
+                self.database,
+                self.tables.len(),
+                self.rows,
+                self.seconds
+            ));
+        }
+        out
+    }
+}

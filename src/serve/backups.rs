@@ -1,0 +1,131 @@
+//! `GET /backups`, `GET /backups/status` and `DELETE /backups/expired`: the backup folder,
+//! through the same library calls as `palmdb backup list | status | prune --json`.
+//!
+//! Reading the folder is blocking file-system work, so it runs on the blocking pool, and its
+//! results are cached like the health report (a scrape every second reads manifests once).
+//! `/backups/status` maps its exit code like `/health`: 200 ok or warning, 503 critical (no
+//! valid backup) or unknown (the folder cannot be read). A prune empties the cache.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
+use axum::http::StatusCode;
+use axum::response::Response;
+use serde::Deserialize;
+
+use super::json::{json_body, json_error, json_response};
+use super::state::AppState;
+use crate::backup::list::{list_backups, BackupSummary};
+use crate::backup::prune::{prune, PruneOptions};
+use crate::backup::status::{check_status, BackupStatus};
+use crate::error::{one_line, ExitCode};
+
+/// One reading of the backup folder, ready to be served many times.
+pub struct BackupsSnapshot {
+    pub list: Result<Vec<BackupSummary>, String>,
+    pub status: Result<BackupStatus, String>,
+    list_body: Bytes,
+    status_body: Bytes,
+}
+
+pub async fn get_list(State(state): State<Arc<AppState>>) -> Response {
+    let snapshot = current(&state).await;
+    match &snapshot.list {
+        Ok(_) => json_response(StatusCode::OK, snapshot.list_body.clone()),
+        Err(error) => json_error(StatusCode::INTERNAL_SERVER_ERROR, error),
+    }
+}
+
+pub async fn get_status(State(state): State<Arc<AppState>>) -> Response {
+    let snapshot = current(&state).await;
+    let http_status = match &snapshot.status {
+        Ok(status) => match status.exit_code() {
+            ExitCode::Ok | ExitCode::Warning => StatusCode::OK,
+            ExitCode::Critical | ExitCode::Unknown => StatusCode::SERVICE_UNAVAILABLE,
+        },
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE,
+    };
+    json_response(http_status, snapshot.status_body.clone())
+}
+
+/// The query string of `DELETE /backups/expired`, named like `palmdb backup prune`'s flags.
+/// `keep_days` is required: a destructive call says how much it keeps.
+#[derive(Debug, Deserialize)]
+pub struct PruneQuery {
+    keep_days: u32,
+    /// Like the CLI's `--keep-last` (default 1; the newest valid backup is always kept).
+    #[serde(default = "default_keep_last")]
+    keep_last: usize,
+    #[serde(default)]
+    dry_run: bool,
+}
+
+fn default_keep_last() -> usize {
+    1
+}
+
+pub async fn delete_expired(
+    State(state): State<Arc<AppState>>,
+    query: Result<Query<PruneQuery>, QueryRejection>,
+) -> Response {
+    let Query(query) = match query {
+        Ok(query) => query,
+        Err(rejection) => return json_error(StatusCode::BAD_REQUEST, &rejection.body_text()),
+    };
+    let options = PruneOptions {
+        keep_days: query.keep_days,
+        keep_last: query.keep_last,
+        dry_run: query.dry_run,
+    };
+    let _one_at_a_time = state.prune_lock.lock().await;
+    let dir = state.backup_dir.clone();
+    let outcome = tokio::task::spawn_blocking(move || prune(&dir, &options)).await;
+    state.backups.invalidate().await;
+    match outcome {
+        Ok(Ok(report)) => json_response(StatusCode::OK, json_body(&report)),
+        Ok(Err(err)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &one_line(&err)),
+        Err(join) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            &format!("the prune task failed: {join}"),
+        ),
+    }
+}
+
+/// The cached snapshot, read again when older than the TTL.
+pub async fn current(state: &AppState) -> Arc<BackupsSnapshot> {
+    state.backups.get(|| read(state)).await
+}
+
+async fn read(state: &AppState) -> BackupsSnapshot {
+    let dir = state.backup_dir.clone();
+    let max_age = state.max_age;
+    let outcome = tokio::task::spawn_blocking(move || {
+        let list = list_backups(&dir).map_err(|e| one_line(&e));
+        let status = check_status(&dir, max_age).map_err(|e| one_line(&e));
+        (list, status)
+    })
+    .await;
+    let (list, status) = outcome.unwrap_or_else(|join| {
+        let error = format!("reading the backup folder failed: {join}");
+        (Err(error.clone()), Err(error))
+    });
+    if let Err(error) = &status {
+        tracing::warn!("backups: {error}");
+    }
+    let list_body = match &list {
+        Ok(list) => json_body(list),
+        Err(_) => Bytes::new(),
+    };
+    let status_body = match &status {
+        Ok(status) => json_body(status),
+        Err(error) => json_body(&serde_json::json!({"status": "unknown", "error": error})),
+    };
+    BackupsSnapshot {
+        list,
+        status,
+        list_body,
+        status_body,
+    }
+}

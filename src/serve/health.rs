@@ -1,0 +1,76 @@
+//! `GET /health`: the health checks, the same JSON as `palmdb health --format json`.
+//!
+//! 200 when the status is ok or warning (the database works; someone should look), 503 when
+//! it is critical, and 503 with `"status": "unknown"` when the database cannot be reached or
+//! read within `--db-timeout`, so a load balancer or uptime check sees a failure instead of
+//! a hanging request. Results are shared through the single-flight cache.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::Response;
+
+use super::json::{json_body, json_response};
+use super::state::AppState;
+use crate::error::{failure_of, one_line, ExitCode};
+use crate::health::{self, HealthOptions};
+
+/// One health collection, ready to be served many times.
+pub struct HealthSnapshot {
+    pub http_status: StatusCode,
+    /// The JSON body, serialized once.
+    pub body: Bytes,
+    /// The report in Prometheus text format; `None` when the database could not be read.
+    pub prometheus: Option<String>,
+    pub collect_seconds: f64,
+}
+
+pub async fn get_health(State(state): State<Arc<AppState>>) -> Response {
+    let snapshot = current(&state).await;
+    json_response(snapshot.http_status, snapshot.body.clone())
+}
+
+/// The cached snapshot, collected again when older than the TTL.
+pub async fn current(state: &AppState) -> Arc<HealthSnapshot> {
+    state.health.get(|| collect(state)).await
+}
+
+async fn collect(state: &AppState) -> HealthSnapshot {
+    state.health_collections.fetch_add(1, Ordering::Relaxed);
+    let started = Instant::now();
+    let options = HealthOptions::default();
+    let outcome = state
+        .pool
+        .with_client(async |client| health::collect(client, &options).await)
+        .await;
+    let collect_seconds = started.elapsed().as_secs_f64();
+    match outcome {
+        Ok(report) => HealthSnapshot {
+            http_status: match report.exit_code() {
+                ExitCode::Ok | ExitCode::Warning => StatusCode::OK,
+                ExitCode::Critical | ExitCode::Unknown => StatusCode::SERVICE_UNAVAILABLE,
+            },
+            body: json_body(&report),
+            prometheus: Some(report.to_prometheus()),
+            collect_seconds,
+        },
+        Err(err) => {
+            let error = one_line(&err);
+            tracing::warn!("health: {error}");
+            let mut body = serde_json::json!({"status": "unknown", "checks": [], "error": error});
+            if let Some(hint) = failure_of(&err).and_then(|f| f.hint.as_deref()) {
+                body["hint"] = hint.into();
+            }
+            HealthSnapshot {
+                http_status: StatusCode::SERVICE_UNAVAILABLE,
+                body: json_body(&body),
+                prometheus: None,
+                collect_seconds,
+            }
+        }
+    }
+}

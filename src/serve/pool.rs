@@ -1,0 +1,135 @@
+//! The server's database connections: one small, bounded pool.
+//!
+//! However many HTTP clients come, the database sees at most `size` sessions from
+//! `palmdb serve` (application_name `palmdb serve`). Every use of a connection — waiting for
+//! it, opening it, and the queries — fits in one deadline, so a database that is down or stuck
+//! turns into a quick error instead of a hanging request. The same limit is set as the
+//! sessions' `statement_timeout`, so a query we gave up on does not run on in the server.
+
+use std::time::Duration;
+
+use anyhow::Result;
+use deadpool_postgres::{
+    Manager, ManagerConfig, Object, Pool, PoolError, RecyclingMethod, Runtime,
+};
+use tokio::time::{timeout_at, Instant};
+use tokio_postgres::Client;
+
+use crate::connect::ConnectSettings;
+use crate::error::{describe_pg_error, Failure};
+
+pub struct DbPool {
+    pool: Pool,
+    target: String,
+    timeout: Duration,
+}
+
+/// Pool occupancy, for `/metrics`.
+pub struct PoolFigures {
+    pub max: usize,
+    pub open: usize,
+    pub idle: usize,
+    pub waiting: usize,
+}
+
+impl DbPool {
+    /// Builds the pool; connections are opened on first use, so the server starts (and
+    /// `/livez` answers) even while the database is down.
+    pub fn open(settings: &ConnectSettings, size: usize, timeout: Duration) -> Result<DbPool> {
+        let settings = settings.with_application_name("palmdb serve");
+        let (mut config, tls) = settings.driver_parts()?;
+        // Like `palmdb health`: a monitor answers rather than queue behind a lock.
+        let ms = timeout.as_millis().max(1);
+        let bound = format!("-c statement_timeout={ms} -c lock_timeout={ms}");
+        let options = match config.get_options() {
+            Some(existing) if !existing.trim().is_empty() => format!("{existing} {bound}"),
+            _ => bound,
+        };
+        config.options(&options);
+        let manager = Manager::from_config(
+            config,
+            tls,
+            ManagerConfig {
+                // A pooled session may have been terminated by the server (restart,
+                // pg_terminate_backend): check it before handing it out.
+                recycling_method: RecyclingMethod::Verified,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(size.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(timeout))
+            .create_timeout(Some(timeout))
+            .recycle_timeout(Some(timeout))
+            .build()
+            .map_err(|e| Failure::operation(format!("cannot set up the connection pool: {e}")))?;
+        Ok(DbPool {
+            pool,
+            target: settings.describe(),
+            timeout,
+        })
+    }
+
+    /// Runs `work` on a pooled connection. Waiting for the connection, opening it and the work
+    /// itself share one deadline; past it the connection is closed rather than returned, since
+    /// it may still be busy with the abandoned query.
+    pub async fn with_client<T>(&self, work: impl AsyncFnOnce(&Client) -> Result<T>) -> Result<T> {
+        let deadline = Instant::now() + self.timeout;
+        let client = match timeout_at(deadline, self.pool.get()).await {
+            Ok(Ok(client)) => client,
+            Ok(Err(e)) => return Err(self.explain(e)),
+            Err(_) => return Err(self.too_slow()),
+        };
+        match timeout_at(deadline, work(&client)).await {
+            Ok(result) => result,
+            Err(_) => {
+                drop(Object::take(client));
+                Err(self.too_slow())
+            }
+        }
+    }
+
+    pub fn figures(&self) -> PoolFigures {
+        let status = self.pool.status();
+        PoolFigures {
+            max: status.max_size,
+            open: status.size,
+            idle: status.available,
+            waiting: status.waiting,
+        }
+    }
+
+    pub fn describe(&self) -> &str {
+        &self.target
+    }
+
+    pub fn close(&self) {
+        self.pool.close();
+    }
+
+    fn too_slow(&self) -> anyhow::Error {
+        Failure::connect(
+            format!(
+                "no answer from {} within {}",
+                self.target,
+                humantime::format_duration(self.timeout)
+            ),
+            None,
+        )
+        .into()
+    }
+
+    fn explain(&self, err: PoolError) -> anyhow::Error {
+        let reason = match &err {
+            PoolError::Backend(pg) => describe_pg_error(pg),
+            PoolError::Timeout(_) => {
+                format!(
+                    "no connection within {}",
+                    humantime::format_duration(self.timeout)
+                )
+            }
+            other => other.to_string(),
+        };
+        Failure::connect(format!("cannot connect to {}: {reason}", self.target), None).into()
+    }
+}

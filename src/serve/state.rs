@@ -1,0 +1,28 @@
+//! What every request handler shares: the tokens, the pool, the caches and the settings.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Mutex;
+
+use super::backups::BackupsSnapshot;
+use super::cache::Cached;
+use super::health::HealthSnapshot;
+use super::pool::DbPool;
+use super::tokens::Tokens;
+
+pub struct AppState {
+    pub tokens: Tokens,
+    pub metrics_public: bool,
+    pub pool: DbPool,
+    pub health: Cached<HealthSnapshot>,
+    pub backups: Cached<BackupsSnapshot>,
+    pub backup_dir: PathBuf,
+    pub max_age: Duration,
+    /// One prune at a time: two concurrent DELETEs would race over the same folders.
+    pub prune_lock: Mutex<()>,
+    pub started: Instant,
+    /// Health collections run so far (each is one query): shows what the cache saves.
+    pub health_collections: AtomicU64,
+}

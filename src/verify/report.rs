@@ -1,0 +1,92 @@
+//! The verdict of `backup verify`, for people and for scripts (`--json`), and its exit code.
+
+use serde::Serialize;
+
+use super::files::FileCheck;
+use super::restore_test::RestoreTestReport;
+use crate::error::ExitCode;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// `ok` or `failed`.
+    pub status: &'static str,
+    pub backup: String,
+    pub path: String,
+    pub masked: bool,
+    pub schema_version: Option<i64>,
+    pub rows: u64,
+    pub bytes: u64,
+    /// What is wrong with `manifest.json` itself; the files are not checked when non-empty.
+    pub manifest_problems: Vec<String>,
+    pub files: Vec<FileCheck>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restore_test: Option<RestoreTestReport>,
+}
+
+impl VerifyReport {
+    pub fn new(backup: String, path: String) -> VerifyReport {
+        VerifyReport {
+            status: "ok",
+            backup,
+            path,
+            masked: false,
+            schema_version: None,
+            rows: 0,
+            bytes: 0,
+            manifest_problems: Vec::new(),
+            files: Vec::new(),
+            restore_test: None,
+        }
+    }
+
+    /// The manifest and every file are fine (the restore test aside).
+    pub fn ok(&self) -> bool {
+        self.manifest_problems.is_empty() && self.files.iter().all(|f| f.ok)
+    }
+
+    /// Sets `status` from the checks; call before printing.
+    pub fn conclude(&mut self) {
+        let test_ok = self.restore_test.as_ref().is_none_or(|t| t.ok);
+        self.status = if self.ok() && test_ok { "ok" } else { "failed" };
+    }
+
+    pub fn exit_code(&self) -> ExitCode {
+        if self.status == "ok" {
+            ExitCode::Ok
+        } else {
+            ExitCode::Critical
+        }
+    }
+
+    pub fn render_text(&self) -> String {
+        let mut out = String::new();
+        if self.status == "ok" {
+            out.push_str(&format!(
+                "OK: backup {} ({} tables, {} rows, {} bytes{}): every file matches its SHA-256, \
+                 every line is a valid row, row counts match\n",
+                self.backup,
+                self.files.len(),
+                self.rows,
+                self.bytes,
+                if self.masked { ", masked" } else { "" }
+            ));
+        } else {
+            out.push_str(&format!("FAILED: backup {} ({})\n", self.backup, self.path));
+        }
+        for problem in &self.manifest_problems {
+            out.push_str(&format!("  manifest.json: {problem}\n"));
+        }
+        for file in self.files.iter().filter(|f| !f.ok) {
+            out.push_str(&format!(
+                "  {} ({}): {}\n",
+                file.file,
+                file.table,
+                file.problems.join("; ")
+            ));
+        }
+        if let Some(test) = &self.restore_test {
+            out.push_str(&test.render_text());
+        }
+        out
+    }
+}

@@ -1,0 +1,156 @@
+//! Helpers shared by the restore and verify tests: taking a backup of a test database,
+//! filling Palm's tables, tampering with backup files.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use crate::common::{assert_success, stdout, TestDb};
+
+/// Takes a backup of `db` into `dir` with the real `palmdb backup create`; returns its folder.
+pub fn take_backup(db: &TestDb, dir: &Path, extra: &[&str]) -> PathBuf {
+    let dir_arg = dir.to_str().unwrap();
+    let mut args = vec!["backup", "create", "--dir", dir_arg, "--json"];
+    args.extend_from_slice(extra);
+    let out = db.palmdb(&args);
+    assert_success(&out);
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| {
+        panic!(
+            "backup create --json printed no JSON ({e}): {}",
+            stdout(&out)
+        )
+    });
+    PathBuf::from(summary["path"].as_str().expect("backup summary has a path"))
+}
+
+/// Fills Palm's tables with `users` users, each with an order, an analysis session, an image
+/// and a webhook log; values chosen to exercise escaping (quotes, backslashes, newlines).
+pub fn fill_palm(db: &TestDb, users: u32) {
+    db.execute(&format!(
+        r#"
+        INSERT INTO users (id, email, name, role, created_at)
+        SELECT md5('u' || i)::uuid,
+               'user' || i || '@example.com',
+               CASE WHEN i % 7 = 0 THEN NULL ELSE E'Name "' || i || E'" \\ \t tab\nline' END,
+               CASE WHEN i % 10 = 0 THEN 'admin' ELSE 'user' END,
+               '2025-01-01 00:00:00+00'::timestamptz + i * interval '1 minute'
+        FROM generate_series(1, {users}) AS i;
+        INSERT INTO preorders (user_id, status, stripe_amount, stripe_session_id, customer_email)
+        SELECT md5('u' || i)::uuid,
+               (ARRAY['initiated','processing','completed','failed']::preorder_status[])[1 + i % 4],
+               1999 + i, 'cs_' || i, 'user' || i || '@example.com'
+        FROM generate_series(1, {users}) AS i;
+        INSERT INTO palm_analysis_sessions (user_id, status, analysis_type, result, completed_at)
+        SELECT md5('u' || i)::uuid, 'completed', 'basic',
+               jsonb_build_object('lines', i, 'text', E'heart\nline "deep"'), now()
+        FROM generate_series(1, {users}) AS i;
+        INSERT INTO user_images (user_id, session_id, image_url, hand)
+        SELECT s.user_id, s.id, 'https://img.example.com/' || s.id || '.jpg', 'left'
+        FROM palm_analysis_sessions AS s;
+        INSERT INTO webhook_logs (event_id, event_type, payload)
+        SELECT 'evt_' || i, 'checkout.session.completed', jsonb_build_object('n', i)
+        FROM generate_series(1, {users}) AS i;
+        "#
+    ));
+}
+
+/// Palm's tables, parents first.
+pub const PALM_TABLES: [&str; 5] = [
+    "users",
+    "preorders",
+    "palm_analysis_sessions",
+    "user_images",
+    "webhook_logs",
+];
+
+/// Row counts of Palm's tables, in [`PALM_TABLES`] order.
+pub fn palm_counts(db: &TestDb) -> Vec<i64> {
+    PALM_TABLES
+        .iter()
+        .map(|t| {
+            db.scalar(&format!("SELECT count(*) FROM {t}"))
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Every row of a table as text, sorted: equal outputs mean equal contents.
+pub fn table_text(db: &TestDb, table: &str) -> String {
+    db.scalar(&format!(
+        "SELECT coalesce(string_agg(whole_row::text, E'\\n' ORDER BY whole_row::text), '') FROM {table} AS whole_row"
+    ))
+    .unwrap()
+}
+
+/// The manifest of a backup folder as JSON.
+pub fn manifest(folder: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap()
+}
+
+pub fn write_manifest(folder: &Path, manifest: &serde_json::Value) {
+    std::fs::write(
+        folder.join("manifest.json"),
+        serde_json::to_vec_pretty(manifest).unwrap(),
+    )
+    .unwrap();
+}
+
+/// The file of table `name` in a backup folder.
+pub fn table_file(folder: &Path, name: &str) -> PathBuf {
+    let m = manifest(folder);
+    let entry = m["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == name)
+        .unwrap_or_else(|| panic!("no table {name} in the backup"));
+    folder.join(entry["file"].as_str().unwrap())
+}
+
+/// Rewrites a table's file through `edit` (on the decompressed lines) and records the new
+/// hash, size and row count in the manifest: a backup that verifies but holds what `edit`
+/// made of it.
+pub fn rewrite_table(folder: &Path, name: &str, edit: impl FnOnce(&mut Vec<String>)) {
+    let path = table_file(folder, name);
+    let compressed = path.to_string_lossy().ends_with(".zst");
+    let raw = std::fs::read(&path).unwrap();
+    let text = if compressed {
+        zstd::decode_all(&raw[..]).unwrap()
+    } else {
+        raw
+    };
+    let mut lines: Vec<String> = String::from_utf8(text)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    edit(&mut lines);
+    let mut text = lines.join("\n");
+    text.push('\n');
+    let bytes = if compressed {
+        zstd::encode_all(text.as_bytes(), 3).unwrap()
+    } else {
+        text.into_bytes()
+    };
+    std::fs::write(&path, &bytes).unwrap();
+    let mut m = manifest(folder);
+    let file = path.file_name().unwrap().to_str().unwrap().to_string();
+    let total_before: u64 = m["total_rows"].as_u64().unwrap();
+    for t in m["tables"].as_array_mut().unwrap() {
+        if t["file"] == file.as_str() {
+            let old_rows = t["rows"].as_u64().unwrap();
+            t["rows"] = (lines.len() as u64).into();
+            t["bytes"] = (bytes.len() as u64).into();
+            t["sha256"] = sha256_hex(&bytes).into();
+            m["total_rows"] = (total_before - old_rows + lines.len() as u64).into();
+            break;
+        }
+    }
+    write_manifest(folder, &m);
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(bytes))
+}
