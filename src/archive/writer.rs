@@ -65,9 +65,19 @@ impl TableWriter {
         };
         let sink = match compression {
             Compression::None => Sink::Plain(BufWriter::with_capacity(BUFFER_BYTES, hashing)),
-            Compression::Zstd { level } => {
-                let encoder = zstd::Encoder::new(hashing, level)
-                    .with_context(|| format!("cannot start zstd for {}", path.display()))?;
+            Compression::Zstd { level, min_match } => {
+                let start = || -> std::io::Result<zstd::Encoder<'static, HashingWriter<File>>> {
+                    let mut encoder = zstd::Encoder::new(hashing, level)?;
+                    // A checksum per frame, so `zstd -t` alone detects a damaged file.
+                    encoder.include_checksum(true)?;
+                    if let Some(min_match) = min_match {
+                        encoder
+                            .set_parameter(zstd::stream::raw::CParameter::MinMatch(min_match))?;
+                    }
+                    Ok(encoder)
+                };
+                let encoder =
+                    start().with_context(|| format!("cannot start zstd for {}", path.display()))?;
                 Sink::Zstd(BufWriter::with_capacity(BUFFER_BYTES, encoder))
             }
         };
