@@ -70,3 +70,33 @@ $palmdb health --format table || health_status=$?
 [ "$health_status" -le 2 ] || exit "$health_status"
 step palmdb maintain --dry-run
 $palmdb maintain --dry-run
+
+# palmdb backup verify and restore: prove the newest backup whole and restorable, restore it
+# into a second database, and compare the row counts table by table.
+if [ "$(psql "$DATABASE_URL" -Atc 'SELECT count(*) FROM users')" = 0 ]; then
+    step palmdb demo-data --users 1000 '&&' palmdb backup create
+    $palmdb --quiet demo-data --users 1000
+    $palmdb --quiet backup create
+fi
+step palmdb backup verify latest --restore-test
+$palmdb backup verify latest --restore-test
+restored_url=${DATABASE_URL%/*}/palm_demo_restored
+PGOPTIONS=--client-min-messages=warning psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS palm_demo_restored WITH (FORCE)" -c "CREATE DATABASE palm_demo_restored"
+step "DATABASE_URL=.../palm_demo_restored palmdb migrate"
+DATABASE_URL=$restored_url $palmdb --quiet migrate | tail -1
+step "DATABASE_URL=.../palm_demo_restored palmdb restore latest"
+DATABASE_URL=$restored_url $palmdb restore latest
+step "row counts: palm_demo vs palm_demo_restored"
+counts="SELECT 'users', count(*) FROM users UNION ALL SELECT 'preorders', count(*) FROM preorders
+        UNION ALL SELECT 'palm_analysis_sessions', count(*) FROM palm_analysis_sessions
+        UNION ALL SELECT 'user_images', count(*) FROM user_images
+        UNION ALL SELECT 'webhook_logs', count(*) FROM webhook_logs"
+original=$(psql "$DATABASE_URL" -AtF ' ' -c "$counts")
+restored=$(psql "$restored_url" -AtF ' ' -c "$counts")
+paste -d ' ' <(echo "$original") <(echo "$restored" | cut -d' ' -f2) | awk '{ printf "%-24s %10s %10s\n", $1, $2, $3 }'
+if [ "$original" = "$restored" ]; then
+    echo "counts match"
+else
+    echo "counts differ" >&2
+    exit 1
+fi

@@ -121,64 +121,113 @@ fn a_bad_row_midway_rolls_back_every_table_and_sequence() {
     );
 }
 
+/// Starts `palmdb restore` into `target`, SIGKILLs it as soon as `moment` (a query on the
+/// restore's backend in pg_stat_activity / progress views, `$1` its pid) returns true, and
+/// waits until the server has rolled the dead session back.
+fn kill_restore_when(target: &TestDb, folder: &std::path::Path, moment: &'static str) {
+    let child = target
+        .command(&["restore", folder.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = target.url.clone();
+    let database = target.name.clone();
+    common::block_on(async move {
+        let mut child = child;
+        let client = common::connect(&url).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let backend: Option<i32> = client
+                .query_opt(
+                    "SELECT pid FROM pg_stat_activity
+                     WHERE datname = $1 AND application_name = 'palmdb restore'
+                       AND backend_type = 'client backend'",
+                    &[&database],
+                )
+                .await
+                .unwrap()
+                .map(|r| r.get(0));
+            if let Some(pid) = backend {
+                let now: bool = client.query_one(moment, &[&pid]).await.unwrap().get(0);
+                if now {
+                    break;
+                }
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "restore ended before it could be killed"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the restore never got there"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // The server notices the dead client and rolls back; wait for its backend to go.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = $1 AND application_name = 'palmdb restore'",
+                    &[&database],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if left == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the killed restore's backend stayed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+}
+
 #[test]
 fn sigkill_during_the_load_leaves_the_target_as_it_was() {
     let source = TestDb::migrated("restore_kill_src");
     fill_palm(&source, 40_000);
     let dir = tempfile::tempdir().unwrap();
     let folder = take_backup(&source, dir.path(), &[]);
-
     let target = TestDb::migrated("restore_kill_dst");
     let keys_before = foreign_key_definitions(&target);
-    let mut child = target
-        .command(&["restore", folder.to_str().unwrap()])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    // Wait until the COPY of a table after the first one is under way: users is loaded (but
-    // not committed) and another table is half-loaded.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    loop {
-        let copying = target.scalar(&format!(
-            "SELECT count(*) FROM pg_stat_progress_copy AS p
-             JOIN pg_database AS d ON d.oid = p.datid
-             WHERE d.datname = '{}' AND p.relid <> 'users'::regclass AND p.tuples_processed > 0",
-            target.name
-        ));
-        if copying.as_deref() == Some("1") {
-            break;
-        }
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "restore ended before it could be killed"
+    let moments = [
+        // Mid-COPY of a table after the first: users is loaded (not committed), another
+        // table half-loaded, the indexes and foreign keys set aside.
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_copy
+                        WHERE pid = $1 AND relid <> 'users'::regclass AND tuples_processed > 0)",
+        // Every table loaded, the indexes being rebuilt.
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_create_index WHERE pid = $1)",
+        // The foreign keys being validated.
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity
+                        WHERE pid = $1 AND query LIKE '%ADD CONSTRAINT%FOREIGN KEY%')",
+    ];
+    for moment in moments {
+        kill_restore_when(&target, &folder, moment);
+        assert_eq!(
+            palm_counts(&target),
+            vec![0, 0, 0, 0, 0],
+            "killed at: {moment}"
         );
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the restore never got to its second table"
+        assert_eq!(
+            foreign_key_definitions(&target),
+            keys_before,
+            "killed at: {moment}"
         );
-        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert_eq!(
+            target
+                .scalar("SELECT last_value FROM preorders_id_seq")
+                .as_deref(),
+            Some("1")
+        );
     }
-    child.kill().unwrap(); // SIGKILL
-    child.wait().unwrap();
-    // The server notices the dead client and rolls back; wait for its backend to go.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    while target.scalar(&format!(
-        "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND application_name = 'palmdb restore'",
-        target.name
-    )) != Some("0".to_string())
-    {
-        assert!(std::time::Instant::now() < deadline, "the killed restore's backend stayed");
-        std::thread::sleep(std::time::Duration::from_millis(50));
-    }
-    assert_eq!(palm_counts(&target), vec![0, 0, 0, 0, 0]);
-    assert_eq!(foreign_key_definitions(&target), keys_before);
-    assert_eq!(
-        target
-            .scalar("SELECT last_value FROM preorders_id_seq")
-            .as_deref(),
-        Some("1")
-    );
     // Nothing is left half-done: the next restore works.
     assert_success(&restore(&target, &folder, &["--quiet"]));
     assert_eq!(palm_counts(&target), palm_counts(&source));
@@ -375,11 +424,18 @@ fn works_as_the_tables_owner_without_superuser() {
     drop(source);
 }
 
-/// Foreign keys of Palm's tables with their definitions, to compare before and after.
+/// Every constraint and index of the public schema with its definition and comment, to
+/// compare before and after: a restore sets foreign keys and indexes aside and puts them back.
 fn foreign_key_definitions(db: &TestDb) -> String {
     db.scalar(
-        "SELECT string_agg(conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid), E'\\n' ORDER BY conname)
-         FROM pg_constraint WHERE contype = 'f'",
+        "SELECT string_agg(d, E'\\n' ORDER BY d) FROM (
+             SELECT conrelid::regclass || ' ' || conname || ' ' || pg_get_constraintdef(oid)
+                    || ' ' || coalesce(obj_description(oid, 'pg_constraint'), '') AS d
+             FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+             UNION ALL
+             SELECT indexdef || ' ' || coalesce(obj_description((schemaname || '.' || indexname)::regclass, 'pg_class'), '')
+             FROM pg_indexes WHERE schemaname = 'public'
+         ) AS all_definitions",
     )
     .unwrap()
 }
@@ -396,6 +452,11 @@ fn an_orphan_row_is_caught_by_its_foreign_key_and_nothing_is_restored() {
         lines[4] = lines[4].replace(&user, "00000000-0000-0000-0000-000000000000");
     });
     let target = TestDb::migrated("restore_orphan_dst");
+    target.execute(
+        "COMMENT ON CONSTRAINT users_pkey ON users IS 'one row per account';
+         COMMENT ON INDEX preorders_user_id_idx IS 'orders of a user';
+         COMMENT ON CONSTRAINT preorders_user_id_fkey ON preorders IS 'owner'",
+    );
     let keys_before = foreign_key_definitions(&target);
     let text = assert_exit(&restore(&target, &folder, &[]), 1);
     assert!(text.contains("preorders_user_id_fkey"), "{text}");
@@ -407,4 +468,66 @@ fn an_orphan_row_is_caught_by_its_foreign_key_and_nothing_is_restored() {
     let good = take_backup(&source, dir.path(), &[]);
     assert_success(&restore(&target, &good, &[]));
     assert_eq!(foreign_key_definitions(&target), keys_before);
+}
+
+#[test]
+fn a_duplicate_key_is_caught_when_the_index_is_built_and_nothing_is_restored() {
+    let source = TestDb::migrated("restore_dup_src");
+    fill_palm(&source, 10);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    rewrite_table(&folder, "webhook_logs", |lines| {
+        let copy = lines[3].clone();
+        lines.push(copy);
+    });
+    let target = TestDb::migrated("restore_dup_dst");
+    let before = foreign_key_definitions(&target);
+    let text = assert_exit(&restore(&target, &folder, &[]), 1);
+    assert!(text.contains("webhook_logs"), "{text}");
+    assert!(text.contains("duplicate"), "{text}");
+    assert!(text.contains("nothing was restored"), "{text}");
+    assert_eq!(palm_counts(&target), vec![0, 0, 0, 0, 0]);
+    assert_eq!(foreign_key_definitions(&target), before);
+}
+
+#[test]
+fn migrate_target_version_stops_there_for_a_backup_taken_at_that_version() {
+    let dir = tempfile::tempdir().unwrap();
+    for (file, sql) in [
+        ("V1__one.sql", "CREATE TABLE one (id int);"),
+        ("V2__two.sql", "CREATE TABLE two (id int);"),
+        ("V3__three.sql", "CREATE TABLE three (id int);"),
+    ] {
+        std::fs::write(dir.path().join(file), sql).unwrap();
+    }
+    let sql_dir = tempfile::tempdir().unwrap();
+    let migrations = dir.path().to_str().unwrap();
+    let objects = sql_dir.path().to_str().unwrap();
+    let db = TestDb::new("migrate_target");
+    let migrate = |extra: &[&str]| {
+        let mut args = vec![
+            "migrate",
+            "--migrations-dir",
+            migrations,
+            "--sql-dir",
+            objects,
+        ];
+        args.extend_from_slice(extra);
+        db.palmdb(&args)
+    };
+    let text = assert_exit(&migrate(&["--target-version", "9"]), 1);
+    assert!(text.contains("no migration version 9"), "{text}");
+    assert_success(&migrate(&["--target-version", "2"]));
+    assert_eq!(
+        db.scalar("SELECT max(version) FROM refinery_schema_history")
+            .as_deref(),
+        Some("2")
+    );
+    assert_eq!(
+        db.scalar("SELECT to_regclass('three') IS NULL").as_deref(),
+        Some("true")
+    );
+    assert_success(&migrate(&[]));
+    let text = assert_exit(&migrate(&["--target-version", "1"]), 1);
+    assert!(text.contains("past the target version 1"), "{text}");
 }

@@ -3,7 +3,9 @@
 //! Any error, or the process dying, before COMMIT leaves the target exactly as it was.
 //!
 //! Nothing here needs a superuser: no `session_replication_role`, no disabled triggers.
-//! Foreign keys are satisfied by the load order, DEFERRABLE ones are checked at COMMIT.
+//! Foreign keys between restored tables and the tables' indexes are set aside for the load
+//! and put back before COMMIT (checked and built once, not row by row); other foreign keys
+//! are satisfied by the load order, DEFERRABLE ones are checked at COMMIT.
 
 use std::time::Instant;
 
@@ -12,11 +14,11 @@ use serde::Serialize;
 use tokio_postgres::{Client, GenericClient, Transaction};
 
 use super::copy_in::{self, RowCounter, RowWriter};
-use super::foreign_keys;
 use super::plan::TableToLoad;
 use super::progress::Progress;
 use super::sequences::{self, BackupSequence, SequenceFix};
 use super::target;
+use super::{foreign_keys, indexes};
 use crate::error::{describe_pg_error, Failure};
 
 /// How long to wait for the table locks before giving up (someone else is using them).
@@ -73,6 +75,7 @@ pub async fn load_all(
     }
 
     let keys = foreign_keys::set_aside(&transaction, tables).await?;
+    let built_later = indexes::set_aside(&transaction, tables).await?;
 
     let mut loaded = Vec::with_capacity(tables.len());
     for table in tables {
@@ -114,6 +117,7 @@ pub async fn load_all(
         });
     }
 
+    indexes::put_back(&transaction, &built_later).await?;
     foreign_keys::put_back(&transaction, &keys).await?;
 
     let mut fixes = Vec::new();

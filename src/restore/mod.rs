@@ -7,6 +7,7 @@
 
 pub mod copy_in;
 pub mod foreign_keys;
+pub mod indexes;
 pub mod legacy;
 pub mod load;
 pub mod locate;

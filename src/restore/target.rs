@@ -212,3 +212,85 @@ pub fn check_schema_version(
     .with_hint(hint)
     .into())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::restore::plan::ColumnToLoad;
+
+    fn column(name: &str, type_name: &str, generated: bool, required: bool) -> TargetColumn {
+        TargetColumn {
+            name: name.into(),
+            type_name: type_name.into(),
+            generated,
+            required,
+        }
+    }
+
+    fn table(columns: &[(&str, &str)]) -> TableToLoad {
+        TableToLoad {
+            schema: "public".into(),
+            name: "t".into(),
+            columns: columns
+                .iter()
+                .map(|(n, t)| ColumnToLoad {
+                    name: n.to_string(),
+                    type_name: t.to_string(),
+                })
+                .collect(),
+            rows: 0,
+            file: "f".into(),
+        }
+    }
+
+    #[test]
+    fn every_incompatibility_is_named() {
+        let target = [
+            column("id", "bigint", false, true),
+            column("total", "numeric", true, false),
+            column("note", "text", false, false),
+            column("must", "text", false, true),
+        ];
+        let problems = incompatibilities(
+            &table(&[("id", "integer"), ("total", "numeric"), ("gone", "text")]),
+            &target,
+        );
+        assert_eq!(
+            problems,
+            [
+                "column id is bigint in the target but integer in the backup",
+                "column total is generated in the target but not in the backup",
+                "column gone is missing",
+                "column must is NOT NULL without a default in the target and not in the backup",
+            ]
+        );
+        assert!(
+            incompatibilities(&table(&[("id", "bigint"), ("must", "text")]), &target).is_empty()
+        );
+    }
+
+    #[test]
+    fn schema_versions_must_match_and_the_hint_says_what_to_run() {
+        assert!(check_schema_version("palm", Some(3), Some(3)).is_ok());
+        assert!(check_schema_version("palm", None, None).is_ok());
+        let err = check_schema_version("palm", None, Some(3)).unwrap_err();
+        let hint = crate::error::failure_of(&err)
+            .unwrap()
+            .hint
+            .clone()
+            .unwrap();
+        assert!(hint.contains("palmdb migrate --target-version 3"), "{hint}");
+        let err = check_schema_version("palm", Some(5), Some(3)).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("at schema version 5, the backup at 3"),
+            "{err}"
+        );
+        let hint = crate::error::failure_of(&err)
+            .unwrap()
+            .hint
+            .clone()
+            .unwrap();
+        assert!(hint.contains("new database"), "{hint}");
+    }
+}
