@@ -15,6 +15,17 @@ $palmdb migrate
 step palmdb migrate status
 $palmdb migrate status
 
+# Stats: a small synthetic dataset, then one user's figures and a page of orders.
+step palmdb demo-data --users 2000 --seed 1
+$palmdb demo-data --users 2000 --seed 1
+demo_user=$(psql "$DATABASE_URL" -Atc "SELECT upper(email) FROM users ORDER BY (SELECT count(*) FROM preorders AS p WHERE p.user_id = users.id) DESC, id LIMIT 1")
+step palmdb stats user "$demo_user"
+$palmdb stats user "$demo_user"
+step palmdb stats orders --status refunded --limit 5
+$palmdb stats orders --status refunded --limit 5
+step palmdb stats orders --status shipped
+$palmdb stats orders --status shipped || echo "(exit $?)"
+
 # palmdb serve: the admin API on a free loopback port, with a throwaway token.
 step "PALMDB_ADMIN_TOKEN=... palmdb serve --listen 127.0.0.1:0 &"
 token=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')

@@ -283,3 +283,44 @@ fn the_indexes_are_exactly_those_docs_indexes_md_lists() {
         .collect();
     assert_eq!(in_database, documented);
 }
+
+/// The proof has teeth: on a database with V1's indexes only, the same check sees the
+/// sequential scans that V2's indexes remove.
+#[test]
+fn without_the_query_indexes_the_plans_show_sequential_scans() {
+    let db = TestDb::new("stats_plans_v1");
+    // Every migration but the stats index ones (V2-V9), so the other sql/ objects still apply.
+    let without_stats = tempfile::tempdir().unwrap();
+    let migrations = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    for entry in std::fs::read_dir(migrations).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_str().unwrap().to_string();
+        let version: u32 = name[1..name.find("__").unwrap()].parse().unwrap();
+        if !(2..=9).contains(&version) {
+            std::fs::copy(&path, without_stats.path().join(&name)).unwrap();
+        }
+    }
+    assert_success(&db.palmdb(&[
+        "migrate",
+        "--migrations-dir",
+        without_stats.path().to_str().unwrap(),
+    ]));
+    assert_success(&db.palmdb(&["demo-data", "--users", "20000", "--seed", "3"]));
+    db.execute("VACUUM ANALYZE");
+    let url = db.url.clone();
+    common::block_on(async move {
+        let (client, mut notices) = explaining_client(&url).await;
+        for call in [
+            "SELECT * FROM palmdb.orders_by_status('completed')",
+            "SELECT * FROM palmdb.users_by_role('admin')",
+            "SELECT * FROM palmdb.webhooks_to_retry()",
+        ] {
+            let (found, texts) = plans_of(&client, &mut notices, call).await;
+            assert!(
+                found.iter().any(|(node, relation, _)| node == "Seq Scan"
+                    && PALM_TABLES.contains(&relation.as_str())),
+                "{call} without V2's indexes: {found:?}\n{texts:#?}"
+            );
+        }
+    });
+}

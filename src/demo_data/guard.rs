@@ -2,7 +2,7 @@
 //! must be empty unless the caller said `--force`.
 
 use anyhow::Result;
-use tokio_postgres::Client;
+use tokio_postgres::{Client, GenericClient};
 
 use super::PALM_TABLES;
 use crate::error::Failure;
@@ -28,7 +28,7 @@ pub async fn require_schema(client: &Client) -> Result<()> {
 }
 
 /// Refuses when any Palm table holds a row, naming them, unless `force`.
-pub async fn refuse_existing_rows(client: &Client, force: bool) -> Result<()> {
+pub async fn refuse_existing_rows(client: &impl GenericClient, force: bool) -> Result<()> {
     if force {
         return Ok(());
     }

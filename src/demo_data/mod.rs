@@ -7,9 +7,9 @@
 //! It refuses tables that already hold rows unless told `--force`, so it cannot pollute a
 //! production database by accident.
 //!
-//! fill: check the schema → refuse data → one transaction { empty the tables → set foreign
-//! keys and secondary indexes aside → insert each table → put them back → reset identities →
-//! ANALYZE } → count.
+//! fill: check the schema → one transaction { lock the tables → refuse data → empty them →
+//! set foreign keys and secondary indexes aside → insert each table → put them back → reset
+//! identities → ANALYZE } → count.
 
 mod guard;
 pub mod progress;
@@ -101,9 +101,16 @@ pub async fn fill(
         progress(step);
     };
     guard::require_schema(client).await?;
-    guard::refuse_existing_rows(client, options.force).await?;
 
     let transaction = client.transaction().await?;
+    // Locked before the emptiness check, so no row can arrive between the check and TRUNCATE.
+    transaction
+        .batch_execute(&format!(
+            "LOCK TABLE {} IN ACCESS EXCLUSIVE MODE",
+            PALM_TABLES.join(", ")
+        ))
+        .await?;
+    guard::refuse_existing_rows(&transaction, options.force).await?;
     // Generous memory for the joins and index builds of this one transaction only.
     transaction
         .batch_execute(
@@ -136,9 +143,11 @@ pub async fn fill(
             .execute(&statement, &[&options.seed, &options.users])
             .await
             .with_context(|| format!("cannot generate {table}"))?;
-        if table == "users" {
-            // The child tables join to the users just written; the planner must know them.
-            transaction.batch_execute("ANALYZE users").await?;
+        if table == "palm_analysis_sessions" {
+            // user_images joins the sessions just written; the planner must know them.
+            transaction
+                .batch_execute("ANALYZE palm_analysis_sessions")
+                .await?;
         }
     }
     progress("building indexes and checking foreign keys");

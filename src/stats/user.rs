@@ -130,7 +130,10 @@ impl UserStats {
             ),
             (
                 "revenue",
-                format!("{} (completed orders)", money(self.revenue_cents)),
+                format!(
+                    "{} (completed orders, amounts added across currencies)",
+                    money(self.revenue_cents)
+                ),
             ),
             (
                 "palm analyses",

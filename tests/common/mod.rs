@@ -131,7 +131,9 @@ impl TestDb {
 
     /// Runs `palmdb` against this database and waits for it.
     pub fn palmdb(&self, args: &[&str]) -> Output {
-        self.command(args).output().expect("run palmdb")
+        self.command(args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run palmdb {args:?}: {e:?}"))
     }
 }
 

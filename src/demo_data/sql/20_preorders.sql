@@ -27,8 +27,8 @@ SELECT o.j AS id,
        o.created_at + interval '10 minutes' * pg_temp.demo_unit(o.j, 13, $1) AS updated_at
 FROM (
     SELECT g.j,
-           u.id AS user_id,
-           u.email,
+           pg_temp.demo_user_id(s.buyer, $1) AS user_id,
+           pg_temp.demo_user_email(s.buyer, $1) AS email,
            CASE
                WHEN s.outcome < 0.70 THEN 'completed'
                WHEN s.outcome < 0.80 THEN 'failed'
@@ -40,14 +40,16 @@ FROM (
            pg_temp.demo_unit(g.j, 11, $1) AS tier,
            pg_temp.demo_unit(g.j, 12, $1) AS region,
            -- Orders come soon after signup more often than late.
-           u.created_at + (timestamptz '2026-11-01 00:00:00+00' - u.created_at)
+           u.signup + (timestamptz '2026-11-01 00:00:00+00' - u.signup)
                     * power(pg_temp.demo_unit(g.j, 14, $1), 3) AS created_at
     FROM generate_series(1::bigint, $2::bigint) AS g(j)
     CROSS JOIN LATERAL (
         SELECT pg_temp.demo_skewed_user(pg_temp.demo_unit(g.j, 10, $1), $2) AS buyer,
                pg_temp.demo_unit(g.j, 15, $1) AS outcome
     ) AS s
-    -- The buyer's id, address and signup time come from the users just written.
-    JOIN users AS u
-        ON u.id = pg_temp.demo_user_id(s.buyer, $1)
+    -- The user's id, address and signup time are recomputed from the user number: twice as
+    -- fast as joining the users just written.
+    CROSS JOIN LATERAL (
+        SELECT pg_temp.demo_user_created(s.buyer, $1) AS signup
+    ) AS u
 ) AS o

@@ -34,14 +34,14 @@ SELECT a.j AS id,
            AS completed_at
 FROM (
     SELECT g.j,
-           u.id AS user_id,
+           pg_temp.demo_user_id(s.owner, $1) AS user_id,
            CASE
                WHEN s.outcome < 0.82 THEN 'completed'
                WHEN s.outcome < 0.90 THEN 'failed'
                WHEN s.outcome < 0.96 THEN 'pending'
                ELSE 'processing'
            END::analysis_status AS status,
-           u.created_at + (timestamptz '2026-11-01 00:00:00+00' - u.created_at)
+           u.signup + (timestamptz '2026-11-01 00:00:00+00' - u.signup)
                     * power(pg_temp.demo_unit(g.j, 28, $1), 2) AS created_at,
            5 + 55 * pg_temp.demo_unit(g.j, 29, $1) AS seconds
     FROM generate_series(1::bigint, $2::bigint) AS g(j)
@@ -49,6 +49,9 @@ FROM (
         SELECT pg_temp.demo_skewed_user(pg_temp.demo_unit(g.j, 20, $1), $2) AS owner,
                pg_temp.demo_unit(g.j, 21, $1) AS outcome
     ) AS s
-    JOIN users AS u
-        ON u.id = pg_temp.demo_user_id(s.owner, $1)
+    -- The user's id, address and signup time are recomputed from the user number: twice as
+    -- fast as joining the users just written.
+    CROSS JOIN LATERAL (
+        SELECT pg_temp.demo_user_created(s.owner, $1) AS signup
+    ) AS u
 ) AS a
