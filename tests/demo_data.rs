@@ -155,3 +155,14 @@ fn demo_data_rejects_a_user_count_out_of_range() {
     assert!(text.contains("--users must be between 1 and"), "{text}");
     assert_eq!(db.scalar("SELECT count(*) FROM users").unwrap(), "0");
 }
+
+#[test]
+fn demo_data_leaves_fresh_statistics_so_health_does_not_call_them_stale() {
+    let db = TestDb::migrated("demo_data_fresh_stats");
+    common::assert_success(&db.palmdb(&["demo-data", "--users", "3000"]));
+    let out = db.palmdb(&["health", "--check", "stale_statistics", "--format", "json"]);
+    let text = common::assert_exit(&out, 0);
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["checks"][0]["name"], "stale_statistics", "{text}");
+    assert_eq!(report["checks"][0]["status"], "ok", "{text}");
+}

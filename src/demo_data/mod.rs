@@ -9,7 +9,7 @@
 //!
 //! fill: check the schema → one transaction { lock the tables → refuse data → empty them →
 //! set foreign keys and secondary indexes aside → insert each table → put them back → reset
-//! identities → ANALYZE } → count.
+//! identities → count } → ANALYZE.
 
 mod guard;
 pub mod progress;
@@ -153,12 +153,24 @@ pub async fn fill(
     progress("building indexes and checking foreign keys");
     set_aside::put_back(&transaction, &aside).await?;
     reset_identities(&transaction).await?;
-    progress("analyzing");
-    transaction
-        .batch_execute(&format!("ANALYZE {}", PALM_TABLES.join(", ")))
-        .await?;
     let tables = count_rows(&transaction).await?;
     transaction.commit().await?;
+    // After the commit, and after this session's table counters reach the shared statistics
+    // (PostgreSQL 15+ flushes them lazily): otherwise the inserts are counted after ANALYZE's
+    // reset and every table looks stale to `palmdb health`.
+    progress("analyzing");
+    client
+        .batch_execute(
+            "DO $$ BEGIN
+                 IF current_setting('server_version_num')::int >= 150000 THEN
+                     PERFORM pg_stat_force_next_flush();
+                 END IF;
+             END $$",
+        )
+        .await?;
+    client
+        .batch_execute(&format!("ANALYZE {}", PALM_TABLES.join(", ")))
+        .await?;
 
     Ok(DemoReport {
         seed: options.seed,
