@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# The demo: a fresh palm_demo database, migrated, and palmdb's view of it.
+# The demo: a fresh palm_demo database, migrated and filled with synthetic data; one user's
+# stats; health checks; a backup, verified and restored into a second database; the admin API.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-postgres.sh
 cargo build --release --quiet
 palmdb=./target/release/palmdb
 export DATABASE_URL=${DEMO_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/palm_demo}
+
+# The demo's own backup folder, emptied first so `backup list` shows this run only.
+export BACKUP_DIR=${DEMO_BACKUP_DIR:-/tmp/palm_demo_backups}
+rm -rf -- "${BACKUP_DIR:?}" && mkdir -p -- "$BACKUP_DIR"
 
 step() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
 
@@ -25,6 +30,52 @@ step palmdb stats orders --status refunded --limit 5
 $palmdb stats orders --status refunded --limit 5
 step palmdb stats orders --status shipped
 $palmdb stats orders --status shipped || echo "(exit $?)"
+
+# palmdb health and maintain: the checks a DBA runs first, and what maintenance would do.
+step palmdb health
+# health exits 1 on warnings and 2 on criticals (the Nagios convention); on a freshly loaded
+# demo database warnings are expected (e.g. a cold cache right after loading) and
+# showing them is the point, so only 3 (cannot connect or read) stops this `set -e` script.
+health_status=0
+$palmdb health --format table || health_status=$?
+[ "$health_status" -le 2 ] || exit "$health_status"
+step palmdb maintain --dry-run
+$palmdb maintain --dry-run
+
+
+# palmdb backup: a consistent backup of the demo database, then what the backup folder holds.
+step palmdb backup create --json
+$palmdb backup create --json
+step palmdb backup list
+$palmdb backup list
+step palmdb backup status --max-age 24h
+$palmdb backup status --max-age 24h
+
+
+# palmdb backup verify and restore: prove the newest backup whole and restorable, restore it
+# into a second database, and compare the row counts table by table.
+step palmdb backup verify latest --restore-test
+$palmdb backup verify latest --restore-test
+restored_url=${DATABASE_URL%/*}/palm_demo_restored
+PGOPTIONS=--client-min-messages=warning psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS palm_demo_restored WITH (FORCE)" -c "CREATE DATABASE palm_demo_restored"
+step "DATABASE_URL=.../palm_demo_restored palmdb migrate"
+DATABASE_URL=$restored_url $palmdb --quiet migrate | tail -1
+step "DATABASE_URL=.../palm_demo_restored palmdb restore latest"
+DATABASE_URL=$restored_url $palmdb restore latest
+step "row counts: palm_demo vs palm_demo_restored"
+counts="SELECT 'users', count(*) FROM users UNION ALL SELECT 'preorders', count(*) FROM preorders
+        UNION ALL SELECT 'palm_analysis_sessions', count(*) FROM palm_analysis_sessions
+        UNION ALL SELECT 'user_images', count(*) FROM user_images
+        UNION ALL SELECT 'webhook_logs', count(*) FROM webhook_logs"
+original=$(psql "$DATABASE_URL" -AtF ' ' -c "$counts")
+restored=$(psql "$restored_url" -AtF ' ' -c "$counts")
+paste -d ' ' <(echo "$original") <(echo "$restored" | cut -d' ' -f2) | awk '{ printf "%-24s %10s %10s\n", $1, $2, $3 }'
+if [ "$original" = "$restored" ]; then
+    echo "counts match"
+else
+    echo "counts differ" >&2
+    exit 1
+fi
 
 # palmdb serve: the admin API on a free loopback port, with a throwaway token.
 step "PALMDB_ADMIN_TOKEN=... palmdb serve --listen 127.0.0.1:0 &"
@@ -52,51 +103,3 @@ kill -TERM "$serve_pid"
 wait "$serve_pid" && echo "exited $?"
 rm -f "$serve_log"
 
-# palmdb backup: a consistent backup of the demo database, then what the backup folder holds.
-export BACKUP_DIR=${DEMO_BACKUP_DIR:-/tmp/palm_demo_backups}
-step palmdb backup create --json
-$palmdb backup create --json
-step palmdb backup list
-$palmdb backup list
-step palmdb backup status --max-age 24h
-$palmdb backup status --max-age 24h
-
-step palmdb health
-# health exits 1 on warnings and 2 on criticals (the Nagios convention); on a freshly loaded
-# demo database warnings are expected (e.g. stale statistics: autovacuum is off on CI) and
-# showing them is the point, so only 3 (cannot connect or read) stops this `set -e` script.
-health_status=0
-$palmdb health --format table || health_status=$?
-[ "$health_status" -le 2 ] || exit "$health_status"
-step palmdb maintain --dry-run
-$palmdb maintain --dry-run
-
-# palmdb backup verify and restore: prove the newest backup whole and restorable, restore it
-# into a second database, and compare the row counts table by table.
-if [ "$(psql "$DATABASE_URL" -Atc 'SELECT count(*) FROM users')" = 0 ]; then
-    step palmdb demo-data --users 1000 '&&' palmdb backup create
-    $palmdb --quiet demo-data --users 1000
-    $palmdb --quiet backup create
-fi
-step palmdb backup verify latest --restore-test
-$palmdb backup verify latest --restore-test
-restored_url=${DATABASE_URL%/*}/palm_demo_restored
-PGOPTIONS=--client-min-messages=warning psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS palm_demo_restored WITH (FORCE)" -c "CREATE DATABASE palm_demo_restored"
-step "DATABASE_URL=.../palm_demo_restored palmdb migrate"
-DATABASE_URL=$restored_url $palmdb --quiet migrate | tail -1
-step "DATABASE_URL=.../palm_demo_restored palmdb restore latest"
-DATABASE_URL=$restored_url $palmdb restore latest
-step "row counts: palm_demo vs palm_demo_restored"
-counts="SELECT 'users', count(*) FROM users UNION ALL SELECT 'preorders', count(*) FROM preorders
-        UNION ALL SELECT 'palm_analysis_sessions', count(*) FROM palm_analysis_sessions
-        UNION ALL SELECT 'user_images', count(*) FROM user_images
-        UNION ALL SELECT 'webhook_logs', count(*) FROM webhook_logs"
-original=$(psql "$DATABASE_URL" -AtF ' ' -c "$counts")
-restored=$(psql "$restored_url" -AtF ' ' -c "$counts")
-paste -d ' ' <(echo "$original") <(echo "$restored" | cut -d' ' -f2) | awk '{ printf "%-24s %10s %10s\n", $1, $2, $3 }'
-if [ "$original" = "$restored" ]; then
-    echo "counts match"
-else
-    echo "counts differ" >&2
-    exit 1
-fi

@@ -3,27 +3,9 @@
 
 use std::path::Path;
 
+use crate::archive::manifest::{REQUIRED_FIELDS, REQUIRED_TABLE_FIELDS};
 use crate::archive::naming::MANIFEST_FILE;
 use crate::archive::{Manifest, FORMAT_VERSION};
-
-/// Fields every manifest must have (DESIGN.md, "Backup folder").
-const REQUIRED_FIELDS: &[&str] = &[
-    "format_version",
-    "id",
-    "created_at",
-    "completed_at",
-    "database",
-    "server_version",
-    "schema_version",
-    "tool_version",
-    "masked",
-    "tables",
-    "total_rows",
-    "total_bytes",
-];
-const REQUIRED_TABLE_FIELDS: &[&str] = &[
-    "schema", "name", "columns", "rows", "file", "bytes", "sha256",
-];
 
 /// The manifest, or every reason it cannot be used.
 pub fn check(folder: &Path) -> Result<Manifest, Vec<String>> {
