@@ -597,6 +597,93 @@ fn unwritable_folder_and_full_disk_are_clear_errors() {
     assert!(leftovers.is_empty(), "no half backup left: {leftovers:?}");
 }
 
+/// A small tmpfs mounted for one test, unmounted (and removed) when dropped.
+struct TinyFilesystem {
+    path: PathBuf,
+}
+
+impl TinyFilesystem {
+    fn mount(path: PathBuf, size: &str) -> TinyFilesystem {
+        std::fs::create_dir_all(&path).unwrap();
+        let out = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(&path)
+            .output()
+            .expect("run mount");
+        assert!(
+            out.status.success(),
+            "mount tmpfs: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        TinyFilesystem { path }
+    }
+}
+
+impl Drop for TinyFilesystem {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(&self.path).status();
+        let _ = std::fs::remove_dir(&self.path);
+    }
+}
+
+#[test]
+fn a_really_full_filesystem_is_a_clear_error_and_leaves_nothing_behind() {
+    // Mounting needs root, which the test machines and CI run as.
+    if effective_uid() != 0 {
+        eprintln!("skipped: mounting a tmpfs needs root");
+        return;
+    }
+    let db = TestDb::new("backup_full_fs");
+    slow_table(&db);
+    let dir = backup_dir();
+    let disk = TinyFilesystem::mount(dir.path().join("disk"), "256k");
+    let target = disk.path.join("backups");
+    let out = db.palmdb(&[
+        "backup",
+        "create",
+        "--dir",
+        target.to_str().unwrap(),
+        "--compress",
+        "none",
+    ]);
+    let text = assert_exit(&out, 1);
+    let err = stderr(&out);
+    assert_eq!(
+        err.lines().filter(|l| l.starts_with("palmdb: ")).count(),
+        1,
+        "{err}"
+    );
+    assert!(text.contains("No space left on device"), "{text}");
+    let leftovers: Vec<_> = std::fs::read_dir(&target)
+        .map(|entries| entries.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(leftovers.is_empty(), "no half backup left: {leftovers:?}");
+    // Space freed by the failed attempt: a small backup fits afterwards.
+    db.execute("TRUNCATE big");
+    assert_success(&db.palmdb(&[
+        "backup",
+        "create",
+        "--dir",
+        target.to_str().unwrap(),
+        "--compress",
+        "none",
+    ]));
+}
+
+fn effective_uid() -> u32 {
+    // The owner of /proc/self is this process's effective user.
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid())
+        .unwrap_or(u32::MAX)
+}
+
 #[test]
 fn folders_and_files_are_private() {
     use std::os::unix::fs::MetadataExt;
