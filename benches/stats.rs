@@ -148,6 +148,20 @@ async fn run() -> Result<()> {
     Ok(())
 }
 
+/// revenue_by_day as it was before the daily rollup (V11): a sum over the completed orders.
+const REVENUE_BY_DAY_BEFORE_ROLLUP: &str = "
+CREATE OR REPLACE FUNCTION palmdb.revenue_by_day(from_day date, to_day date)
+RETURNS TABLE (day date, currency text, orders bigint, revenue_cents bigint)
+LANGUAGE sql STABLE AS $$
+    SELECT (p.created_at AT TIME ZONE 'UTC')::date, p.currency, count(*), sum(p.stripe_amount)::bigint
+    FROM public.preorders AS p
+    WHERE p.status = 'completed'
+      AND p.created_at >= (from_day::timestamp AT TIME ZONE 'UTC')
+      AND p.created_at < ((to_day + 1)::timestamp AT TIME ZONE 'UTC')
+    GROUP BY 1, 2
+    ORDER BY 1, 2
+$$;";
+
 async fn measure(settings: &ConnectSettings) -> Result<String> {
     // V1 only, with the stats functions alone from sql/: the database before this work's
     // indexes. (Later migrations come with the full run below, in version order.)
@@ -167,6 +181,15 @@ async fn measure(settings: &ConnectSettings) -> Result<String> {
             std::fs::copy(&path, stats_objects.path().join("stats").join(name))?;
         }
     }
+    // revenue_by_day reads the daily rollup of V11; before this work it summed the orders
+    // themselves, which is what "without" measures.
+    std::fs::write(
+        stats_objects
+            .path()
+            .join("stats")
+            .join("50_revenue_by_day.sql"),
+        REVENUE_BY_DAY_BEFORE_ROLLUP,
+    )?;
     run_migrate(
         settings,
         Some(v1_only.path().to_path_buf()),

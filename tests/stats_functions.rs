@@ -168,3 +168,70 @@ fn the_stats_functions_are_stable_invoker_and_not_executable_by_public() {
          user_stats s false false, users_by_role s false false, webhooks_to_retry s false false"
     );
 }
+
+/// revenue_by_day over all time, and the same figures computed from preorders directly.
+fn revenue_both_ways(db: &TestDb) -> (String, String) {
+    let from_function = db
+        .scalar(
+            "SELECT coalesce(string_agg(day || ' ' || currency || ' ' || orders || ' ' || revenue_cents, '; '), '')
+             FROM palmdb.revenue_by_day('2000-01-01', '2100-01-01')",
+        )
+        .unwrap();
+    let from_sql = db
+        .scalar(
+            "SELECT coalesce(string_agg(day || ' ' || currency || ' ' || orders || ' ' || revenue, '; ' ORDER BY day, currency), '')
+             FROM (
+                 SELECT (created_at AT TIME ZONE 'UTC')::date AS day, currency,
+                        count(*) AS orders, sum(stripe_amount) AS revenue
+                 FROM preorders
+                 WHERE status = 'completed'
+                 GROUP BY 1, 2
+             ) AS per_day",
+        )
+        .unwrap();
+    (from_function, from_sql)
+}
+
+#[test]
+fn the_daily_revenue_rollup_follows_every_kind_of_write() {
+    let db = demo_db("stats_fn_rollup");
+    let (function, sql) = revenue_both_ways(&db);
+    assert_eq!(function, sql, "after the demo load");
+    let writes = [
+        // An order completes, one is refunded, one moves to another day and currency.
+        "UPDATE preorders SET status = 'completed' WHERE id = (SELECT min(id) FROM preorders WHERE status = 'initiated')",
+        "UPDATE preorders SET status = 'refunded' WHERE id = (SELECT min(id) FROM preorders WHERE status = 'completed')",
+        "UPDATE preorders SET created_at = created_at - interval '3 days', currency = 'eur'
+         WHERE id = (SELECT max(id) FROM preorders WHERE status = 'completed')",
+        "UPDATE preorders SET stripe_amount = stripe_amount + 100 WHERE status = 'completed' AND id % 7 = 0",
+        // New completed orders in one statement, and deletions.
+        "INSERT INTO preorders (user_id, status, stripe_amount, currency, created_at)
+         SELECT id, 'completed', 1999, 'gbp', timestamptz '2026-10-05 23:59:59+00' FROM users LIMIT 50",
+        "DELETE FROM preorders WHERE id IN (SELECT id FROM preorders WHERE status = 'completed' ORDER BY id LIMIT 10)",
+    ];
+    for write in writes {
+        db.execute(write);
+        let (function, sql) = revenue_both_ways(&db);
+        assert_eq!(function, sql, "after: {write}");
+    }
+    // Another session writes into its own stripe; the sum is still exact.
+    db.execute("INSERT INTO preorders (user_id, status, stripe_amount) SELECT id, 'completed', 500 FROM users LIMIT 5");
+    assert!(
+        db.scalar("SELECT count(DISTINCT stripe) > 1 FROM palmdb.daily_revenue")
+            .as_deref()
+            == Some("true"),
+        "writes from several sessions use several stripes"
+    );
+    let (function, sql) = revenue_both_ways(&db);
+    assert_eq!(function, sql, "after writes from several sessions");
+    // A rolled-back write leaves no trace; TRUNCATE empties the rollup.
+    db.execute("BEGIN; DELETE FROM preorders WHERE status = 'completed'; ROLLBACK;");
+    let (function, sql) = revenue_both_ways(&db);
+    assert_eq!(function, sql, "after a rolled-back delete");
+    db.execute("TRUNCATE preorders");
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM palmdb.daily_revenue")
+            .as_deref(),
+        Some("0")
+    );
+}
