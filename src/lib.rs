@@ -17,5 +17,6 @@ pub mod maintain;
 pub mod migrate;
 pub mod restore;
 pub mod serve;
+pub mod sql_quote;
 pub mod stats;
 pub mod verify;

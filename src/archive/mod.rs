@@ -11,6 +11,7 @@ pub mod manifest;
 pub mod naming;
 pub mod reader;
 pub mod row_codec;
+pub mod text_format;
 pub mod writer;
 
 pub use compression::Compression;

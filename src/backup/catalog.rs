@@ -9,6 +9,7 @@ use crate::archive::manifest::{ColumnEntry, SequenceEntry};
 use crate::archive::row_codec::JsonKind;
 use crate::error::Failure;
 use crate::migrate::history::HISTORY_TABLE;
+use crate::sql_quote::quote_ident;
 
 /// palmdb's own schema: skipped unless asked for with `--schema palmdb`.
 pub const PALMDB_SCHEMA: &str = "palmdb";
@@ -67,11 +68,6 @@ impl Table {
                 .split_once('.')
                 .is_some_and(|(schema, name)| self.schema == schema && self.name == name)
     }
-}
-
-/// Quotes an identifier the way `quote_ident()` does: always, doubling inner quotes.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 const TABLES_SQL: &str = "

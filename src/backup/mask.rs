@@ -12,8 +12,9 @@ use std::str::FromStr;
 
 use anyhow::{Context, Result};
 
-use super::catalog::{quote_ident, Column, Table};
+use super::catalog::{Column, Table};
 use crate::error::Failure;
+use crate::sql_quote::quote_ident;
 
 const DEFAULT_RULES: &str = include_str!("default_mask_rules.txt");
 

@@ -5,15 +5,10 @@
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
-/// Applied before the snapshot is taken or imported.
-const SETTINGS: &str = "
-SET DateStyle = 'ISO, YMD';
-SET IntervalStyle = 'postgres';
-SET extra_float_digits = 1;
-SET bytea_output = 'hex';
-SET TimeZone = 'UTC';
-SET client_encoding = 'UTF8';
-SET standard_conforming_strings = on;
+use crate::archive::text_format;
+
+/// Besides the text format: no timeout may cut a long COPY short.
+const TIMEOUTS: &str = "
 SET statement_timeout = 0;
 SET idle_in_transaction_session_timeout = 0;
 ";
@@ -21,7 +16,10 @@ SET idle_in_transaction_session_timeout = 0;
 /// Sets the output formats and turns off timeouts that would cut a long COPY short.
 pub async fn prepare(client: &Client, lock_timeout_ms: u64) -> Result<()> {
     client
-        .batch_execute(&format!("{SETTINGS}SET lock_timeout = {lock_timeout_ms};"))
+        .batch_execute(&format!(
+            "{}{TIMEOUTS}SET lock_timeout = {lock_timeout_ms};",
+            text_format::set_sql(false)
+        ))
         .await
         .context("cannot prepare the backup session")
 }

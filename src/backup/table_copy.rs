@@ -15,12 +15,13 @@ use indicatif::ProgressBar;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
-use super::catalog::{quote_ident, Table};
+use super::catalog::Table;
 use super::mask::{self, MaskRules};
 use super::progress::human_bytes;
 use crate::archive::manifest::{MaskedColumn, TableEntry};
 use crate::archive::row_codec::RowEncoder;
 use crate::archive::{Compression, TableWriter};
+use crate::sql_quote::quote_ident;
 
 /// Bytes of COPY data handed to the writer thread at once.
 const BATCH_BYTES: usize = 256 * 1024;

@@ -7,6 +7,7 @@ use anyhow::{Context, Result};
 use tokio_postgres::Transaction;
 
 use super::PALM_TABLES;
+use crate::sql_quote::quote_ident;
 
 /// What was dropped, with the statements that recreate it.
 pub struct SetAside {
@@ -102,8 +103,4 @@ pub async fn put_back(transaction: &Transaction<'_>, aside: &SetAside) -> Result
             .with_context(|| format!("cannot restore foreign key {}", key.name))?;
     }
     Ok(())
-}
-
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }

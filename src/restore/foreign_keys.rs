@@ -9,8 +9,9 @@
 use anyhow::{Context, Result};
 use tokio_postgres::GenericClient;
 
-use super::plan::{quote_ident, TableToLoad};
+use super::plan::TableToLoad;
 use crate::error::Failure;
+use crate::sql_quote::quote_ident;
 
 /// A foreign key taken off for the load, with what it takes to put it back.
 #[derive(Debug, Clone)]

@@ -11,8 +11,9 @@
 use anyhow::{Context, Result};
 use tokio_postgres::GenericClient;
 
-use super::plan::{quote_ident, TableToLoad};
+use super::plan::TableToLoad;
 use crate::error::{describe_pg_error, Failure};
+use crate::sql_quote::{quote_ident, quote_literal};
 
 /// An index taken off for the load, with what it takes to put it back.
 #[derive(Debug, Clone)]
@@ -157,8 +158,4 @@ pub async fn put_back(client: &impl GenericClient, indexes: &[SetAside]) -> Resu
         }
     }
     Ok(())
-}
-
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }

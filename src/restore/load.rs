@@ -58,13 +58,11 @@ pub async fn load_all(
     let transaction = client.transaction().await?;
     transaction
         .batch_execute(&format!(
-            "SET LOCAL lock_timeout = '{LOCK_WAIT}';
+            "{}SET LOCAL lock_timeout = '{LOCK_WAIT}';
              SET LOCAL statement_timeout = 0;
              SET LOCAL idle_in_transaction_session_timeout = 0;
-             SET LOCAL DateStyle = ISO;
-             SET LOCAL IntervalStyle = postgres;
-             SET LOCAL TimeZone = 'UTC';
-             SET CONSTRAINTS ALL DEFERRED"
+             SET CONSTRAINTS ALL DEFERRED",
+            crate::archive::text_format::set_sql(true)
         ))
         .await?;
     lock(&transaction, tables).await?;

@@ -7,11 +7,7 @@ use anyhow::Result;
 
 use crate::archive::{Manifest, TableEntry};
 use crate::error::Failure;
-
-/// `"name"`, with embedded quotes doubled: always quoted, so any identifier works.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
+use crate::sql_quote::quote_ident;
 
 /// A column the backup's rows hold (generated columns are never in the rows).
 #[derive(Debug, Clone)]

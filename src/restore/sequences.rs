@@ -9,7 +9,7 @@ use anyhow::{Context, Result};
 use serde::Serialize;
 use tokio_postgres::GenericClient;
 
-use super::plan::quote_ident;
+use crate::sql_quote::quote_ident;
 
 /// What happened to one sequence.
 #[derive(Debug, Clone, Serialize)]

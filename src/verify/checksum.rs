@@ -15,7 +15,7 @@ use tokio_postgres::Client;
 use crate::archive::compression::Codec;
 use crate::archive::{LineReader, TableEntry};
 use crate::restore::copy_in::{self, RowCounter};
-use crate::restore::plan::quote_ident;
+use crate::sql_quote::{quote_ident, quote_literal};
 
 /// Row count and checksum of one side.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -120,9 +120,4 @@ pub async fn backup(
     };
     transaction.commit().await?;
     Ok(content)
-}
-
-/// `'text'` with quotes doubled, for a string literal.
-fn quote_literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
 }

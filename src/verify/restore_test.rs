@@ -15,9 +15,9 @@ use super::checksum::{self, Content};
 use crate::archive::Manifest;
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
-use crate::restore::plan::quote_ident;
 use crate::restore::target::MissingTables;
 use crate::restore::{restore_folder, RestoreOptions};
+use crate::sql_quote::quote_ident;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct TableComparison {
@@ -161,10 +161,7 @@ async fn test_in(
         .connect()
         .await?;
     client
-        .batch_execute(
-            "SET DateStyle = ISO; SET IntervalStyle = postgres; SET TimeZone = 'UTC'; \
-             SET extra_float_digits = 1",
-        )
+        .batch_execute(&crate::archive::text_format::set_sql(false))
         .await?;
     for entry in &manifest.tables {
         if restored.not_restored.contains(&entry.qualified_name()) {
