@@ -32,8 +32,17 @@ fn sql_arg(dir: &Path) -> String {
     dir.join("sql").to_str().unwrap().to_string()
 }
 
-fn path_arg(dir: &Path) -> String {
-    dir.to_str().unwrap().to_string()
+/// Runs palmdb with `args` and the migrations and (empty) sql/ of a folder from [`migrations`].
+fn run_in(db: &TestDb, dir: &Path, args: &[&str]) -> std::process::Output {
+    let (migrations, sql) = (dir_arg(dir), sql_arg(dir));
+    let mut all = args.to_vec();
+    all.extend([
+        "--migrations-dir",
+        migrations.as_str(),
+        "--sql-dir",
+        sql.as_str(),
+    ]);
+    db.palmdb(&all)
 }
 
 fn history_versions(db: &TestDb) -> String {
@@ -140,9 +149,7 @@ fn an_edited_applied_migration_is_refused_naming_the_file() {
         ("V1__a.sql", "CREATE TABLE a (id int);"),
         ("V2__b.sql", "CREATE TABLE b (id int);"),
     ]);
-    let d = dir_arg(dir.path());
-    let s = sql_arg(dir.path());
-    assert_success(&db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]));
+    assert_success(&run_in(&db, dir.path(), &["migrate"]));
 
     fs::write(
         dir.path().join("migrations").join("V2__b.sql"),
@@ -154,7 +161,7 @@ fn an_edited_applied_migration_is_refused_naming_the_file() {
         "CREATE TABLE c (id int);",
     )
     .unwrap();
-    let out = db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]);
+    let out = run_in(&db, dir.path(), &["migrate"]);
     let text = assert_exit(&out, 1);
     assert!(
         text.contains("V2__b.sql") && text.contains("edited"),
@@ -167,7 +174,7 @@ fn an_edited_applied_migration_is_refused_naming_the_file() {
         "nothing else ran"
     );
 
-    let status = db.palmdb(&["migrate", "status", "--migrations-dir", &d, "--sql-dir", &s]);
+    let status = run_in(&db, dir.path(), &["migrate", "status"]);
     assert!(assert_exit(&status, 2).contains("DRIFT"));
 }
 
@@ -178,14 +185,9 @@ fn a_removed_applied_migration_is_refused_naming_the_file() {
         ("V1__a.sql", "CREATE TABLE a (id int);"),
         ("V2__b.sql", "CREATE TABLE b (id int);"),
     ]);
-    let d = dir_arg(dir.path());
-    let s = sql_arg(dir.path());
-    assert_success(&db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]));
+    assert_success(&run_in(&db, dir.path(), &["migrate"]));
     fs::remove_file(dir.path().join("migrations").join("V2__b.sql")).unwrap();
-    let text = assert_exit(
-        &db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]),
-        1,
-    );
+    let text = assert_exit(&run_in(&db, dir.path(), &["migrate"]), 1);
     assert!(
         text.contains("V2__b.sql") && text.contains("gone"),
         "{text}"
@@ -199,15 +201,13 @@ fn a_crlf_checkout_of_an_applied_migration_is_not_an_edit() {
         "V1__a.sql",
         "CREATE TABLE a (id int);\nCREATE TABLE b (id int);\n",
     )]);
-    let d = dir_arg(dir.path());
-    let s = sql_arg(dir.path());
-    assert_success(&db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]));
+    assert_success(&run_in(&db, dir.path(), &["migrate"]));
     fs::write(
         dir.path().join("migrations").join("V1__a.sql"),
         "CREATE TABLE a (id int);\r\nCREATE TABLE b (id int);\r\n",
     )
     .unwrap();
-    let out = db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]);
+    let out = run_in(&db, dir.path(), &["migrate"]);
     assert_success(&out);
     assert!(stdout(&out).starts_with("nothing to do"));
 }
@@ -222,9 +222,7 @@ fn a_migration_that_fails_midway_leaves_no_partial_change_and_no_history_row() {
             "CREATE TABLE half_done (id int);\nINSERT INTO a VALUES (1);\n\nSELECT no_such_column\nFROM a;\n",
         ),
     ]);
-    let d = dir_arg(dir.path());
-    let s = sql_arg(dir.path());
-    let out = db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]);
+    let out = run_in(&db, dir.path(), &["migrate"]);
     let text = assert_exit(&out, 1);
     let err = stderr(&out);
     assert_eq!(
@@ -261,13 +259,7 @@ fn concurrent_index_builds_run_outside_a_transaction() {
              CREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_id_key ON t (id);\n",
         ),
     ]);
-    let out = db.palmdb(&[
-        "migrate",
-        "--migrations-dir",
-        &dir_arg(dir.path()),
-        "--sql-dir",
-        &sql_arg(dir.path()),
-    ]);
+    let out = run_in(&db, dir.path(), &["migrate"]);
     assert_success(&out);
     assert!(
         stdout(&out).contains("V2__idx.sql (no transaction)"),
@@ -289,12 +281,7 @@ fn a_failed_concurrent_build_leaves_no_history_row_and_is_rebuilt_not_kept_by_if
         ("V1__t.sql", "CREATE TABLE t (id int); INSERT INTO t VALUES (1), (2), (2);"),
         ("V2__idx.sql", "-- palmdb:no-transaction\nCREATE UNIQUE INDEX CONCURRENTLY IF NOT EXISTS t_id_key ON t (id);\n"),
     ]);
-    let d = dir_arg(dir.path());
-    let s = sql_arg(dir.path());
-    let text = assert_exit(
-        &db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]),
-        1,
-    );
+    let text = assert_exit(&run_in(&db, dir.path(), &["migrate"]), 1);
     assert!(
         text.contains("V2__idx.sql") && text.contains("23505"),
         "{text}"
@@ -306,14 +293,11 @@ fn a_failed_concurrent_build_leaves_no_history_row_and_is_rebuilt_not_kept_by_if
             .as_deref(),
         Some("false")
     );
-    let status = assert_exit(
-        &db.palmdb(&["migrate", "status", "--migrations-dir", &d, "--sql-dir", &s]),
-        1,
-    );
+    let status = assert_exit(&run_in(&db, dir.path(), &["migrate", "status"]), 1);
     assert!(status.contains("t_id_key INVALID"), "{status}");
 
     db.execute("DELETE FROM t WHERE ctid = (SELECT max(ctid) FROM t WHERE id = 2)");
-    let out = db.palmdb(&["migrate", "--migrations-dir", &d, "--sql-dir", &s]);
+    let out = run_in(&db, dir.path(), &["migrate"]);
     assert_success(&out);
     assert_eq!(
         db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_id_key'::regclass")
@@ -380,30 +364,22 @@ fn dry_run_prints_the_sql_and_changes_nothing() {
 fn sql_objects_are_applied_after_migrations_only_when_changed() {
     let db = TestDb::new("migrate_objects");
     let mig = migrations(&[("V1__t.sql", "CREATE TABLE t (id int);")]);
-    let sql = tempfile::tempdir().unwrap();
-    fs::create_dir(sql.path().join("views")).unwrap();
-    let view = sql.path().join("views/10_t_count.sql");
+    fs::create_dir(mig.path().join("sql/views")).unwrap();
+    let view = mig.path().join("sql/views/10_t_count.sql");
     fs::write(
         &view,
         "CREATE OR REPLACE VIEW palmdb.t_count AS SELECT count(*) AS n FROM t;",
     )
     .unwrap();
-    let args = [
-        "migrate",
-        "--migrations-dir",
-        &dir_arg(mig.path()),
-        "--sql-dir",
-        &path_arg(sql.path()),
-    ];
 
-    let first = db.palmdb(&args);
+    let first = run_in(&db, mig.path(), &["migrate"]);
     assert_success(&first);
     assert!(
         stdout(&first).contains("applied sql/views/10_t_count.sql"),
         "{}",
         stdout(&first)
     );
-    let second = db.palmdb(&args);
+    let second = run_in(&db, mig.path(), &["migrate"]);
     assert!(
         stdout(&second).starts_with("nothing to do"),
         "{}",
@@ -415,16 +391,9 @@ fn sql_objects_are_applied_after_migrations_only_when_changed() {
         "CREATE OR REPLACE VIEW palmdb.t_count AS SELECT count(*) AS n, 1 AS version FROM t;",
     )
     .unwrap();
-    let status = db.palmdb(&[
-        "migrate",
-        "status",
-        "--migrations-dir",
-        &dir_arg(mig.path()),
-        "--sql-dir",
-        &path_arg(sql.path()),
-    ]);
+    let status = run_in(&db, mig.path(), &["migrate", "status"]);
     assert!(assert_exit(&status, 1).contains("views/10_t_count.sql"));
-    let third = db.palmdb(&args);
+    let third = run_in(&db, mig.path(), &["migrate"]);
     assert!(stdout(&third).contains("applied sql/views/10_t_count.sql"));
     assert_eq!(
         db.scalar("SELECT version FROM palmdb.t_count").as_deref(),
@@ -436,15 +405,8 @@ fn sql_objects_are_applied_after_migrations_only_when_changed() {
 fn a_broken_sql_object_names_the_file_and_rolls_back() {
     let db = TestDb::new("migrate_bad_object");
     let mig = migrations(&[("V1__t.sql", "CREATE TABLE t (id int);")]);
-    let sql = tempfile::tempdir().unwrap();
-    fs::write(sql.path().join("bad.sql"), "CREATE OR REPLACE VIEW palmdb.v AS SELECT 1 AS a;\nCREATE VIEW palmdb.w AS SELECT nope FROM t;").unwrap();
-    let out = db.palmdb(&[
-        "migrate",
-        "--migrations-dir",
-        &dir_arg(mig.path()),
-        "--sql-dir",
-        &path_arg(sql.path()),
-    ]);
+    fs::write(mig.path().join("sql/bad.sql"), "CREATE OR REPLACE VIEW palmdb.v AS SELECT 1 AS a;\nCREATE VIEW palmdb.w AS SELECT nope FROM t;").unwrap();
+    let out = run_in(&db, mig.path(), &["migrate"]);
     let text = assert_exit(&out, 1);
     assert!(
         text.contains("sql/bad.sql") && text.contains("line 2") && text.contains("42703"),
@@ -463,17 +425,17 @@ fn migrations_run_with_local_lock_and_statement_timeouts() {
         "V1__settings.sql",
         "CREATE TABLE seen AS SELECT current_setting('lock_timeout') AS lock_timeout, current_setting('statement_timeout') AS statement_timeout;",
     )]);
-    assert_success(&db.palmdb(&[
-        "migrate",
-        "--migrations-dir",
-        &dir_arg(dir.path()),
-        "--sql-dir",
-        &sql_arg(dir.path()),
-        "--lock-timeout",
-        "1500ms",
-        "--statement-timeout",
-        "2m",
-    ]));
+    assert_success(&run_in(
+        &db,
+        dir.path(),
+        &[
+            "migrate",
+            "--lock-timeout",
+            "1500ms",
+            "--statement-timeout",
+            "2m",
+        ],
+    ));
     assert_eq!(
         db.scalar("SELECT lock_timeout FROM seen").as_deref(),
         Some("1500ms")
