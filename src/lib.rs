@@ -17,6 +17,7 @@ pub mod maintain;
 pub mod migrate;
 pub mod restore;
 pub mod serve;
+pub mod set_aside;
 pub mod sql_quote;
 pub mod stats;
 pub mod verify;

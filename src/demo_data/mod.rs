@@ -8,12 +8,11 @@
 //! production database by accident.
 //!
 //! fill: check the schema → one transaction { lock the tables → refuse data → empty them →
-//! set foreign keys and secondary indexes aside → insert each table → put them back → reset
+//! set foreign keys and indexes aside (`crate::set_aside`) → insert each table → put them back → reset
 //! identities → count } → ANALYZE.
 
 mod guard;
 pub mod progress;
-mod set_aside;
 
 use std::time::{Duration, Instant};
 
@@ -23,6 +22,11 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::error::Failure;
+use crate::set_aside::{foreign_keys, indexes};
+use crate::sql_quote::quote_ident;
+
+/// How a failed fill ends: the transaction rolls back, the tables are as they were.
+const NOTHING_KEPT: &str = "no demo data was kept";
 
 /// Palm's tables, parents before children.
 pub const PALM_TABLES: [&str; 5] = [
@@ -133,7 +137,12 @@ pub async fn fill(
         .await?;
     // Checking each row's foreign keys and updating every index row by row costs more than
     // generating the data; checking and building them once at the end is what pg_restore does.
-    let aside = set_aside::take(&transaction).await?;
+    let tables: Vec<String> = PALM_TABLES
+        .iter()
+        .map(|t| format!("{}.{}", quote_ident("public"), quote_ident(t)))
+        .collect();
+    let keys = foreign_keys::set_aside(&transaction, &tables).await?;
+    let built_later = indexes::set_aside(&transaction, &tables).await?;
     for (table, sql) in LOADS {
         progress(&format!("generating {table}"));
         let statement = transaction
@@ -151,7 +160,8 @@ pub async fn fill(
         }
     }
     progress("building indexes and checking foreign keys");
-    set_aside::put_back(&transaction, &aside).await?;
+    indexes::put_back(&transaction, &built_later, NOTHING_KEPT).await?;
+    foreign_keys::put_back(&transaction, &keys, NOTHING_KEPT).await?;
     reset_identities(&transaction).await?;
     let tables = count_rows(&transaction).await?;
     transaction.commit().await?;

@@ -18,8 +18,11 @@ use super::plan::TableToLoad;
 use super::progress::Progress;
 use super::sequences::{self, BackupSequence, SequenceFix};
 use super::target;
-use super::{foreign_keys, indexes};
 use crate::error::{describe_pg_error, Failure};
+use crate::set_aside::{foreign_keys, indexes};
+
+/// How a failed load ends: the transaction rolls back, the target is as it was.
+const NOTHING_RESTORED: &str = "nothing was restored";
 
 /// How long to wait for the table locks before giving up (someone else is using them).
 const LOCK_WAIT: &str = "30s";
@@ -72,8 +75,9 @@ pub async fn load_all(
         refuse_rows(&transaction, tables, options.database).await?;
     }
 
-    let keys = foreign_keys::set_aside(&transaction, tables).await?;
-    let built_later = indexes::set_aside(&transaction, tables).await?;
+    let names: Vec<String> = tables.iter().map(TableToLoad::qualified).collect();
+    let keys = foreign_keys::set_aside(&transaction, &names).await?;
+    let built_later = indexes::set_aside(&transaction, &names).await?;
 
     let mut loaded = Vec::with_capacity(tables.len());
     for table in tables {
@@ -115,8 +119,8 @@ pub async fn load_all(
         });
     }
 
-    indexes::put_back(&transaction, &built_later).await?;
-    foreign_keys::put_back(&transaction, &keys).await?;
+    indexes::put_back(&transaction, &built_later, NOTHING_RESTORED).await?;
+    foreign_keys::put_back(&transaction, &keys, NOTHING_RESTORED).await?;
 
     let mut fixes = Vec::new();
     for table in tables {

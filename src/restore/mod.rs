@@ -6,8 +6,6 @@
 //! streamed from its file, move sequences on → COMMIT.
 
 pub mod copy_in;
-pub mod foreign_keys;
-pub mod indexes;
 pub mod legacy;
 pub mod load;
 pub mod locate;

@@ -1,9 +1,9 @@
-//! Indexes of the restored tables are built once, after the load, instead of updated row by
-//! row: dropped at the start of the restore's transaction and re-created (a sort-based build,
+//! Indexes of the loaded tables are built once, after the load, instead of updated row by
+//! row: dropped at the start of the loading transaction and re-created (a sort-based build,
 //! parallel where the server allows) before COMMIT — pg_restore's order in a full restore,
 //! here inside one transaction, so a failure or a kill leaves them exactly as they were.
 //!
-//! Left in place, and updated row by row: indexes a foreign key outside the restore relies on
+//! Left in place, and updated row by row: indexes a foreign key outside the load relies on
 //! (the key could not stay), indexes in a non-default tablespace, clustered or replica-identity
 //! indexes, partitioned indexes and their partitions, indexes with per-column statistics
 //! targets, invalid ones — whatever re-creating from the catalog might not reproduce exactly.
@@ -11,7 +11,6 @@
 use anyhow::{Context, Result};
 use tokio_postgres::GenericClient;
 
-use super::plan::TableToLoad;
 use crate::error::{describe_pg_error, Failure};
 use crate::sql_quote::{quote_ident, quote_literal};
 
@@ -31,14 +30,11 @@ pub struct SetAside {
 
 /// Drops the indexes of the restored tables that can be rebuilt exactly. Call after the
 /// foreign keys between restored tables are set aside (they rely on unique indexes).
-pub async fn set_aside(
-    client: &impl GenericClient,
-    tables: &[TableToLoad],
-) -> Result<Vec<SetAside>> {
+pub async fn set_aside(client: &impl GenericClient, tables: &[String]) -> Result<Vec<SetAside>> {
     if tables.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<String> = tables.iter().map(TableToLoad::qualified).collect();
+    let names = tables;
     let rows = client
         .query(
             "SELECT i.indrelid::regclass::text AS table_name,
@@ -83,7 +79,7 @@ pub async fn set_aside(
             &[&names],
         )
         .await
-        .context("cannot list the indexes of the restored tables")?;
+        .context("cannot list the indexes of the loaded tables")?;
     let indexes: Vec<SetAside> = rows
         .iter()
         .map(|r| {
@@ -116,7 +112,11 @@ pub async fn set_aside(
 }
 
 /// Builds the indexes again; unique ones check the restored rows here.
-pub async fn put_back(client: &impl GenericClient, indexes: &[SetAside]) -> Result<()> {
+pub async fn put_back(
+    client: &impl GenericClient,
+    indexes: &[SetAside],
+    when_it_fails: &str,
+) -> Result<()> {
     for index in indexes {
         let sql = match &index.constraint {
             Some((name, definition)) => format!(
@@ -132,7 +132,7 @@ pub async fn put_back(client: &impl GenericClient, indexes: &[SetAside]) -> Resu
                 None => format!("index {}", index.index),
             };
             Failure::operation(format!(
-                "the restored rows break {what} on {}: {}; nothing was restored",
+                "the loaded rows break {what} on {}: {}; {when_it_fails}",
                 index.table,
                 describe_pg_error(&e)
             ))

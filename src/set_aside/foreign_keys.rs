@@ -1,15 +1,14 @@
-//! Foreign keys between restored tables are checked once, after the load, instead of once per
-//! row: dropped at the start of the restore's transaction and added back (validated by one
+//! Foreign keys between the loaded tables are checked once, after the load, instead of once per
+//! row: dropped at the start of the loading transaction and added back (validated by one
 //! join per key) before COMMIT — what pg_restore does in a full restore, done here by the
 //! tables' owner inside one transaction, so a failure or a kill restores them as they were.
 //!
-//! Keys to tables outside the restore stay in place and are checked row by row: re-adding
-//! them would need privileges on tables the restore does not own.
+//! Keys to tables outside the load stay in place and are checked row by row: re-adding
+//! them would need privileges on tables the load does not own.
 
 use anyhow::{Context, Result};
 use tokio_postgres::GenericClient;
 
-use super::plan::TableToLoad;
 use crate::error::Failure;
 use crate::sql_quote::quote_ident;
 
@@ -23,14 +22,11 @@ pub struct SetAside {
 }
 
 /// Drops the foreign keys whose both tables are restored; returns them to [`put_back`].
-pub async fn set_aside(
-    client: &impl GenericClient,
-    tables: &[TableToLoad],
-) -> Result<Vec<SetAside>> {
+pub async fn set_aside(client: &impl GenericClient, tables: &[String]) -> Result<Vec<SetAside>> {
     if tables.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<String> = tables.iter().map(TableToLoad::qualified).collect();
+    let names = tables;
     // conparentid = 0: keys cloned onto partitions go with their parent's key.
     let rows = client
         .query(
@@ -47,7 +43,7 @@ pub async fn set_aside(
             &[&names],
         )
         .await
-        .context("cannot list the foreign keys between the restored tables")?;
+        .context("cannot list the foreign keys between the loaded tables")?;
     let keys: Vec<SetAside> = rows
         .iter()
         .map(|r| SetAside {
@@ -73,7 +69,11 @@ pub async fn set_aside(
 }
 
 /// Adds the keys back; PostgreSQL validates every restored row against them here.
-pub async fn put_back(client: &impl GenericClient, keys: &[SetAside]) -> Result<()> {
+pub async fn put_back(
+    client: &impl GenericClient,
+    keys: &[SetAside],
+    when_it_fails: &str,
+) -> Result<()> {
     for key in keys {
         client
             .batch_execute(&format!(
@@ -85,7 +85,7 @@ pub async fn put_back(client: &impl GenericClient, keys: &[SetAside]) -> Result<
             .await
             .map_err(|e| {
                 Failure::operation(format!(
-                    "the restored rows break foreign key {} on {}: {}; nothing was restored",
+                    "the loaded rows break foreign key {} on {}: {}; {when_it_fails}",
                     key.name,
                     key.table,
                     crate::error::describe_pg_error(&e)
@@ -94,10 +94,10 @@ pub async fn put_back(client: &impl GenericClient, keys: &[SetAside]) -> Result<
         if let Some(comment) = &key.comment {
             client
                 .batch_execute(&format!(
-                    "COMMENT ON CONSTRAINT {} ON {} IS '{}'",
+                    "COMMENT ON CONSTRAINT {} ON {} IS {}",
                     quote_ident(&key.name),
                     key.table,
-                    comment.replace('\'', "''")
+                    crate::sql_quote::quote_literal(comment)
                 ))
                 .await?;
         }
