@@ -159,7 +159,8 @@ fn demo_data_rejects_a_user_count_out_of_range() {
 #[test]
 fn demo_data_leaves_fresh_statistics_so_health_does_not_call_them_stale() {
     let db = TestDb::migrated("demo_data_fresh_stats");
-    common::assert_success(&db.palmdb(&["demo-data", "--users", "3000"]));
+    // Enough users that the trigger-kept revenue rollup gets over the check's 1,000-row floor.
+    common::assert_success(&db.palmdb(&["demo-data", "--users", "20000"]));
     let out = db.palmdb(&["health", "--check", "stale_statistics", "--format", "json"]);
     let text = common::assert_exit(&out, 0);
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
