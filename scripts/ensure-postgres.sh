@@ -5,6 +5,8 @@
 #   - creates and starts the cluster if it is down, with ssl=on (TLS tests)
 #   - lets local connections in as `postgres` without a password (a test machine's setup)
 #   - members of the role palmdb_password_auth must log in with a password (auth tests)
+#   - pg_stat_statements is preloaded and HypoPG installed (insights: queries, advise);
+#     enabling the preload restarts the cluster once
 set -euo pipefail
 
 log() { echo "ensure-postgres: $*" >&2; }
@@ -18,7 +20,7 @@ command -v pkg-config >/dev/null 2>&1 || need_packages+=(pkg-config)
 if [ ${#need_packages[@]} -gt 0 ]; then
   log "installing ${need_packages[*]}"
   as_root apt-get update -qq && apt_updated=1
-  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_packages[@]}" >/dev/null
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 "${need_packages[@]}" >/dev/null
 fi
 export apt_updated
 
@@ -27,6 +29,12 @@ if [ -z "$version" ]; then
   version=$(ls /usr/lib/postgresql | sort -V | tail -n 1)
   log "creating cluster $version/main"
   as_root pg_createcluster "$version" main >/dev/null
+fi
+if ! dpkg -s "postgresql-$version-hypopg" >/dev/null 2>&1; then
+  log "installing postgresql-$version-hypopg"
+  [ "$apt_updated" = 1 ] || { as_root apt-get update -qq && apt_updated=1; }
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 \
+    "postgresql-$version-hypopg" >/dev/null
 fi
 conf_dir=/etc/postgresql/$version/main
 hba=$conf_dir/pg_hba.conf
@@ -44,6 +52,11 @@ fi
 if ! grep -Rqs "^listen_addresses" "$conf_dir/postgresql.conf" "$conf_dir/conf.d"; then
   set_conf listen_addresses "'127.0.0.1'"
 fi
+needs_restart=0
+if ! grep -Rqs "^shared_preload_libraries *= *'[^']*pg_stat_statements" "$conf_dir/postgresql.conf" "$conf_dir/conf.d"; then
+  set_conf shared_preload_libraries "'pg_stat_statements'"
+  needs_restart=1
+fi
 
 # pg_hba.conf: the first matching line wins, so palmdb's two lines go first, in this order:
 # password logins for the auth tests' group, then password-less local logins for everyone
@@ -59,6 +72,9 @@ fi
 if ! pg_ctlcluster "$version" main status >/dev/null 2>&1; then
   log "starting cluster $version/main"
   as_root pg_ctlcluster --skip-systemctl-redirect "$version" main start
+elif [ $needs_restart = 1 ]; then
+  log "restarting cluster $version/main to preload pg_stat_statements"
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main restart
 elif [ $changed_hba = 1 ]; then
   as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload
 fi
