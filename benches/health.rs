@@ -68,6 +68,13 @@ fn schema_batch(from: usize, to: usize) -> String {
     sql
 }
 
+/// `uptime`'s load average, from /proc/loadavg.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(", "))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
@@ -157,6 +164,8 @@ fn main() {
         (row.get(0), row.get(1), row.get(2))
     });
 
+    // The machine is shared: say how busy it was while the timings were taken.
+    let load_before = load_average();
     eprintln!("timing ...");
     let full = time_runs(|| {
         let mut cmd = Command::new(binary);
@@ -204,6 +213,7 @@ fn main() {
         }
         out
     });
+    let load_after = load_average();
     let report = Command::new(binary)
         .args(["health", "--format", "json"])
         .env("DATABASE_URL", &url)
@@ -229,7 +239,8 @@ fn main() {
     md.push_str(&format!(
         "Database: {tables} tables, {indexes} indexes (PostgreSQL {version}, local, TLS `prefer`), built in {:.1} s. \
          Each row: {RUNS} runs after one warm-up, wall time of the whole process (start, connect, all \
-         checks, output). Overall status of the run: `{}`.\n\n",
+         checks, output). Overall status of the run: `{}`. Load average (1, 5, 15 min) when the \
+         timings started: {load_before}; when they ended: {load_after} (2 cores, shared).\n\n",
         setup.as_secs_f64(),
         status["status"].as_str().unwrap_or("?")
     ));
