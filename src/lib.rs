@@ -15,6 +15,7 @@ pub mod error;
 pub mod health;
 pub mod maintain;
 pub mod migrate;
+pub mod pg_tools;
 pub mod restore;
 pub mod serve;
 pub mod set_aside;
