@@ -124,8 +124,8 @@ pub fn incompatibilities(table: &TableToLoad, target: &[TargetColumn]) -> Vec<St
         }
     }
     for t in target {
-        let in_backup = table.columns.iter().any(|c| c.name == t.name)
-            || table.generated.contains(&t.name);
+        let in_backup =
+            table.columns.iter().any(|c| c.name == t.name) || table.generated.contains(&t.name);
         if t.required && !in_backup {
             problems.push(format!(
                 "column {} is NOT NULL without a default in the target and not in the backup",
