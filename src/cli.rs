@@ -350,8 +350,8 @@ pub struct BackupPruneArgs {
     #[command(flatten)]
     pub dir: BackupDirArgs,
 
-    /// Keep backups completed less than this many days ago.
-    #[arg(long, default_value_t = 7)]
+    /// Keep backups completed less than this many days ago (0 to 36500).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub keep_days: u32,
 
     /// Keep at least this many of the newest backups, whatever their age (at least 1).
@@ -424,9 +424,32 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (IP:PORT; port 0 picks a free one and prints it).
+    /// Address to listen on (IP:PORT; port 0 picks a free one and prints it). An address other
+    /// machines can reach needs --tls-cert/--tls-key, or --insecure-listen.
     #[arg(long, default_value = "127.0.0.1:9187")]
     pub listen: SocketAddr,
+
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM PKCS#8 private key of --tls-cert (mode 0600 or stricter).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Allow a --listen address other machines can reach without TLS: tokens then cross the
+    /// network in clear text (only on a private network, or behind a TLS proxy on another host).
+    #[arg(long)]
+    pub insecure_listen: bool,
+
+    /// Most connections served at once.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub max_connections: u16,
+
+    /// Most connections from one client (an IPv4 address or an IPv6 /64): one client cannot
+    /// take every slot.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub max_connections_per_client: u16,
 
     /// Token for every endpoint, including DELETE. Prefer the environment variable or
     /// --token-file: command-line arguments are visible to other users in `ps`.
