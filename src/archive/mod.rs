@@ -9,12 +9,15 @@
 pub mod compression;
 pub mod manifest;
 pub mod naming;
+pub mod open;
 pub mod reader;
 pub mod row_codec;
 pub mod text_format;
 pub mod writer;
 
 pub use compression::Compression;
-pub use manifest::{ColumnEntry, Manifest, SequenceEntry, TableEntry, FORMAT_VERSION};
+pub use manifest::{
+    ColumnEntry, InvalidManifest, Manifest, SequenceEntry, TableEntry, FORMAT_VERSION,
+};
 pub use reader::LineReader;
 pub use writer::TableWriter;
