@@ -227,12 +227,14 @@ async fn backup_command(
             Ok(ExitCode::Ok)
         }
         BackupAction::List(a) => {
-            let backups = list::list_backups(&a.dir.dir)?;
+            let scan = list::scan(&a.dir.dir)?;
+            let backups = list::summaries(&scan);
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&backups)?);
             } else {
                 print!("{}", list::render_text(&backups));
             }
+            eprint!("{}", list::render_invalid(&scan.invalid));
             Ok(ExitCode::Ok)
         }
         BackupAction::Status(a) => {

@@ -3,8 +3,52 @@
 //! in `tests/serve.rs`.
 
 mod common;
+mod restore_support;
 
-use common::{assert_exit, palmdb_command, stderr, TestDb};
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use common::{assert_exit, palmdb_command, stderr, stdout, TestDb};
+use restore_support::{manifest, take_backup};
+use serde_json::Value;
+
+/// A database with a serial table (so the backup records a sequence) and a second table.
+fn small_db(tag: &str) -> TestDb {
+    let db = TestDb::new(tag);
+    db.execute(
+        "CREATE TABLE users (id serial PRIMARY KEY, email text, name text);
+         INSERT INTO users (email, name) VALUES ('ann@example.com', 'Ann'), ('bob@example.com', 'Bob');
+         CREATE TABLE notes (id int PRIMARY KEY, body text);
+         INSERT INTO notes VALUES (1, 'kept');",
+    );
+    db
+}
+
+fn dir_arg(dir: &Path) -> &str {
+    dir.to_str().unwrap()
+}
+
+/// Writes a manifest as given, without recomputing its own hash (a hand edit).
+fn write_raw(folder: &Path, value: &Value) {
+    std::fs::write(
+        folder.join("manifest.json"),
+        serde_json::to_vec_pretty(value).unwrap(),
+    )
+    .unwrap();
+}
+
+/// A copy of backup `source` named `id` (as `cp -a` would make it).
+fn copy_backup(source: &Path, id: &str) -> PathBuf {
+    let target = source.parent().unwrap().join(id);
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(source)
+        .arg(&target)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    target
+}
 
 #[test]
 fn backup_prune_keep_days_4294967295_is_refused_not_a_panic() {
@@ -60,4 +104,232 @@ fn a_password_in_database_url_on_the_command_line_is_warned_about_once() {
         .unwrap();
     common::assert_success(&out);
     assert!(!stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn a_manifest_completed_in_the_future_is_invalid_named_and_never_the_newest() {
+    let db = small_db("future_manifest");
+    let dir = tempfile::tempdir().unwrap();
+    let real = take_backup(&db, dir.path(), &[]);
+    let real_id = real.file_name().unwrap().to_str().unwrap().to_string();
+    // Sealed as palmdb would seal it: the hash is right, the date is not.
+    let planted = copy_backup(&real, "20991231T000000Z");
+    let mut m = manifest(&planted);
+    m["id"] = "20991231T000000Z".into();
+    m["created_at"] = "2099-12-31T00:00:00Z".into();
+    m["completed_at"] = "2099-12-31T00:00:05Z".into();
+    palmdb::archive::manifest::seal(&mut m);
+    write_raw(&planted, &m);
+
+    let out = db.palmdb(&["backup", "status", "--dir", dir_arg(dir.path()), "--json"]);
+    assert_exit(&out, 1);
+    let status: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_eq!(status["status"], "warning");
+    assert_eq!(status["newest"]["id"], real_id.as_str());
+    assert!(status["age_seconds"].as_i64().unwrap() >= 0, "{status}");
+    let message = status["message"].as_str().unwrap();
+    assert!(
+        message.contains("20991231T000000Z is newer but not a valid backup")
+            && message.contains("lies in the future"),
+        "{message}"
+    );
+
+    let out = db.palmdb(&["backup", "list", "--dir", dir_arg(dir.path())]);
+    common::assert_success(&out);
+    assert!(
+        !stdout(&out).contains("20991231T000000Z"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("20991231T000000Z is not a valid backup"));
+
+    // keep-days 0 would have deleted the real backup when the planted one counted as newest.
+    let out = db.palmdb(&[
+        "backup",
+        "prune",
+        "--dir",
+        dir_arg(dir.path()),
+        "--keep-days",
+        "0",
+    ]);
+    common::assert_success(&out);
+    assert!(real.exists(), "the real backup was pruned");
+    assert!(
+        planted.exists(),
+        "prune leaves what is not a valid backup alone"
+    );
+
+    let out = db.palmdb(&["backup", "verify", "latest", "--dir", dir_arg(dir.path())]);
+    let text = assert_exit(&out, 2);
+    assert!(
+        text.contains("20991231T000000Z") && text.contains("lies in the future"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_manifest_edited_after_the_backup_is_reported_by_verify_and_refused_by_restore() {
+    let db = small_db("edited_manifest");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&db, dir.path(), &[]);
+    let out = db.palmdb(&["backup", "verify", dir_arg(&folder)]);
+    assert_exit(&out, 0);
+    assert!(!stdout(&out).contains("note:"), "{}", stdout(&out));
+
+    // The issue's probe: a sequence's last_value set to i64::MAX by hand.
+    let mut m = manifest(&folder);
+    assert_eq!(m["sequences"][0]["name"], "users_id_seq");
+    m["sequences"][0]["last_value"] = i64::MAX.into();
+    write_raw(&folder, &m);
+    let out = db.palmdb(&["backup", "verify", dir_arg(&folder)]);
+    let text = assert_exit(&out, 2);
+    assert!(
+        text.contains("manifest.json was changed after the backup was written"),
+        "{text}"
+    );
+
+    let target = TestDb::new("edited_manifest_target");
+    target.execute(
+        "CREATE TABLE users (id serial PRIMARY KEY, email text, name text);
+                    CREATE TABLE notes (id int PRIMARY KEY, body text);",
+    );
+    let out = target.palmdb(&["restore", dir_arg(&folder)]);
+    let text = assert_exit(&out, 1);
+    assert!(
+        text.contains("changed after the backup was written"),
+        "{text}"
+    );
+    assert_eq!(target.scalar("SELECT count(*) FROM users").unwrap(), "0");
+    assert_eq!(
+        target
+            .scalar("SELECT last_value FROM users_id_seq")
+            .unwrap(),
+        "1"
+    );
+}
+
+#[test]
+fn a_table_file_that_is_a_symlink_outside_the_backup_is_never_read() {
+    let db = small_db("symlinked_table");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&db, dir.path(), &[]);
+    // The same bytes elsewhere, so the SHA-256 matches: only the link itself is wrong.
+    let outside = tempfile::tempdir().unwrap();
+    let file = folder.join("public.users.jsonl.zst");
+    let elsewhere = outside.path().join("users.jsonl.zst");
+    std::fs::rename(&file, &elsewhere).unwrap();
+    std::os::unix::fs::symlink(&elsewhere, &file).unwrap();
+
+    let out = db.palmdb(&["backup", "verify", dir_arg(&folder)]);
+    let text = assert_exit(&out, 2);
+    assert!(
+        text.contains("public.users.jsonl.zst") && text.contains("symbolic link"),
+        "{text}"
+    );
+
+    let target = TestDb::new("symlinked_table_target");
+    target.execute(
+        "CREATE TABLE users (id serial PRIMARY KEY, email text, name text);
+                    CREATE TABLE notes (id int PRIMARY KEY, body text);",
+    );
+    let out = target.palmdb(&["restore", dir_arg(&folder)]);
+    let text = assert_exit(&out, 1);
+    assert!(text.contains("symbolic link"), "{text}");
+    assert_eq!(target.scalar("SELECT count(*) FROM users").unwrap(), "0");
+    assert_eq!(target.scalar("SELECT count(*) FROM notes").unwrap(), "0");
+}
+
+#[test]
+fn backup_create_under_umask_000_makes_every_folder_0700() {
+    let db = small_db("umask_000");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("a/b/c");
+    let out = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "umask 000; exec '{}' backup create --dir '{}'",
+            env!("CARGO_BIN_EXE_palmdb"),
+            root.display()
+        ))
+        .env("DATABASE_URL", &db.url)
+        .output()
+        .unwrap();
+    common::assert_success(&out);
+    let id = stdout(&out).trim().to_string();
+    for folder in ["a", "a/b", "a/b/c", &format!("a/b/c/{id}")] {
+        let mode = std::fs::metadata(dir.path().join(folder)).unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o700, "{folder} is {mode:o}");
+    }
+    for entry in std::fs::read_dir(root.join(&id)).unwrap() {
+        let entry = entry.unwrap();
+        let mode = entry.metadata().unwrap().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{:?} is {mode:o}", entry.file_name());
+    }
+}
+
+#[test]
+fn a_backup_folder_writable_by_others_is_refused_with_the_chmod_to_run() {
+    let db = small_db("shared_folder");
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("backups");
+    let folder = take_backup(&db, &root, &[]);
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let hint = format!("HINT: chmod go-w {}", root.display());
+
+    let out = db.palmdb(&["backup", "create", "--dir", dir_arg(&root)]);
+    let text = assert_exit(&out, 1);
+    assert!(text.contains("is writable by every user"), "{text}");
+    assert!(text.contains(&hint), "{text}");
+    assert_eq!(
+        std::fs::read_dir(&root).unwrap().count(),
+        1,
+        "nothing written"
+    );
+
+    for (args, code) in [
+        (vec!["backup", "status"], 3),
+        (vec!["backup", "list"], 1),
+        (vec!["backup", "prune"], 1),
+        (vec!["backup", "verify", "latest"], 3),
+        (vec!["restore", "latest", "--dry-run"], 1),
+    ] {
+        let mut args = args.clone();
+        args.extend_from_slice(&["--dir", dir_arg(&root)]);
+        let out = db.palmdb(&args);
+        let text = assert_exit(&out, code);
+        assert!(text.contains(&hint), "{args:?}: {text}");
+    }
+    // The same for a group-writable backup folder itself, named by its path.
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o770)).unwrap();
+    let out = db.palmdb(&["backup", "verify", dir_arg(&folder)]);
+    let text = assert_exit(&out, 2);
+    assert!(text.contains("writable by its group"), "{text}");
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
+}
+
+#[test]
+fn the_manifest_hash_can_be_checked_by_hand_with_python_or_jq() {
+    let db = small_db("manifest_by_hand");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&db, dir.path(), &[]);
+    let path = folder.join("manifest.json");
+    let recorded = manifest(&folder)["manifest_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // The two commands docs/backup-format.md gives, run as written there.
+    let python = "python3 -c 'import json,sys,hashlib; m=json.load(open(sys.argv[1])); \
+        m.pop(\"manifest_sha256\"); print(hashlib.sha256(json.dumps(m, sort_keys=True, \
+        separators=(\",\",\":\"), ensure_ascii=False).encode()).hexdigest())' \"$0\"";
+    let jq = "jq -jcS 'del(.manifest_sha256)' \"$0\" | sha256sum | cut -d' ' -f1";
+    for command in [python, jq] {
+        let out = std::process::Command::new("sh")
+            .args(["-c", command])
+            .arg(&path)
+            .output()
+            .unwrap();
+        common::assert_success(&out);
+        assert_eq!(stdout(&out).trim(), recorded, "{command}");
+    }
 }

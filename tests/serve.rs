@@ -574,6 +574,7 @@ fn age_backup(dir: &std::path::Path, id: &str, days: i64) {
     let then = completed - chrono::Duration::days(days);
     manifest["completed_at"] = Value::String(then.to_rfc3339());
     manifest["created_at"] = Value::String(then.to_rfc3339());
+    palmdb::archive::manifest::seal(&mut manifest);
     std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
 }
 
