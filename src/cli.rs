@@ -71,7 +71,7 @@ pub struct MigrateArgs {
 
     /// lock_timeout for every migration statement: fail fast instead of queueing behind a
     /// long transaction and blocking the application's queries. Retried up to 3 times.
-    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse_pg_timeout)]
     pub lock_timeout: Duration,
 
     /// Stop after this migration version (e.g. to restore a backup taken at that version).
@@ -79,7 +79,7 @@ pub struct MigrateArgs {
     pub target_version: Option<i32>,
 
     /// statement_timeout for every migration statement (0 turns it off).
-    #[arg(long, default_value = "30m", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "30m", value_parser = crate::duration::parse_pg_timeout)]
     pub statement_timeout: Duration,
 
     #[command(flatten)]
@@ -239,7 +239,7 @@ pub struct MaintainArgs {
     pub stale_rows_min: i64,
 
     /// Skip a table whose lock cannot be had within this time (e.g. 5s).
-    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse_pg_timeout)]
     pub lock_timeout: Duration,
 }
 
@@ -313,7 +313,7 @@ pub struct BackupCreateArgs {
     pub mask_rules: Option<PathBuf>,
 
     /// How long to wait for a table lock (a DDL in progress) before giving up.
-    #[arg(long, default_value = "30s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "30s", value_parser = crate::duration::parse_pg_timeout)]
     pub lock_timeout: Duration,
 
     /// Print a JSON summary (id, path, tables, rows, bytes, seconds) instead of the id.
@@ -494,7 +494,7 @@ pub struct ServeArgs {
     pub pool_size: u16,
 
     /// Longest wait for the database (connect + queries) before /health answers 503 unknown.
-    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse_pg_timeout)]
     pub db_timeout: Duration,
 
     /// Longest time any request may take (must exceed --db-timeout).

@@ -333,3 +333,132 @@ fn the_manifest_hash_can_be_checked_by_hand_with_python_or_jq() {
         assert_eq!(stdout(&out).trim(), recorded, "{command}");
     }
 }
+
+#[test]
+fn serve_db_timeout_of_10000000000s_is_refused_at_parse_time() {
+    for (args, why) in [
+        (
+            vec!["serve", "--db-timeout", "10000000000s"],
+            "longer than 100 years",
+        ),
+        (
+            vec!["serve", "--db-timeout", "25d"],
+            "longest timeout PostgreSQL takes",
+        ),
+        (
+            vec!["migrate", "--lock-timeout", "500us"],
+            "shorter than 1ms",
+        ),
+        (
+            vec!["backup", "status", "--max-age", "18446744073709551615"],
+            "longer than 100 years",
+        ),
+        (
+            vec![
+                "health",
+                "--threshold",
+                "slot_wal_critical_bytes=99999999999999999999",
+            ],
+            "more than 9223372036854775807 bytes",
+        ),
+    ] {
+        let out = palmdb_command(&args)
+            .env("PALMDB_ADMIN_TOKEN", "0123456789abcdef".repeat(4))
+            .output()
+            .unwrap();
+        let text = assert_exit(&out, 3);
+        assert!(text.contains(why), "{args:?}: {text}");
+        assert_eq!(stdout(&out), "", "{args:?}");
+    }
+}
+
+#[test]
+fn health_size_thresholds_take_units() {
+    let db = TestDb::migrated("size_threshold");
+    let out = db.palmdb(&[
+        "health",
+        "--format",
+        "json",
+        "--check",
+        "unused_indexes",
+        "--threshold",
+        "unused_index_min_bytes=10MB",
+    ]);
+    let report: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    assert_ne!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert_eq!(report["checks"][0]["name"], "unused_indexes", "{report}");
+}
+
+/// `backup create --mask --mask-rules FILE` with `rules` in FILE.
+fn masked_backup(db: &TestDb, dir: &Path, rules: &str, extra: &[&str]) -> std::process::Output {
+    let file = dir.join("rules.txt");
+    std::fs::write(&file, rules).unwrap();
+    let backups = dir.join("backups");
+    let mut args = vec![
+        "backup",
+        "create",
+        "--mask",
+        "--mask-rules",
+        file.to_str().unwrap(),
+        "--dir",
+        backups.to_str().unwrap(),
+    ];
+    args.extend_from_slice(extra);
+    db.palmdb(&args)
+}
+
+#[test]
+fn a_mask_rule_naming_a_column_that_does_not_exist_is_an_error() {
+    let db = small_db("mask_typo");
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("rules.txt");
+
+    let out = masked_backup(&db, dir.path(), "# mine\nusers.emial hash\n", &[]);
+    let text = assert_exit(&out, 1);
+    assert!(
+        text.contains(&format!(
+            "mask rule \"users.emial hash\" ({}, line 2): table public.users has no column \"emial\"",
+            file.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("HINT:"), "{text}");
+    let backups = dir.path().join("backups");
+    let left = std::fs::read_dir(&backups).map(|d| d.count()).unwrap_or(0);
+    assert_eq!(left, 0, "a refused backup leaves nothing behind");
+
+    let out = masked_backup(&db, dir.path(), "userz.email hash\n", &[]);
+    let text = assert_exit(&out, 1);
+    assert!(text.contains("there is no table public.userz"), "{text}");
+
+    // A rule for a real table left out of this backup is not a typo.
+    let out = masked_backup(&db, dir.path(), "users.email hash\n", &["--table", "notes"]);
+    common::assert_success(&out);
+    // And a correct rule masks.
+    let out = masked_backup(&db, dir.path(), "notes.body redact\n", &["--json"]);
+    common::assert_success(&out);
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let m = manifest(Path::new(summary["path"].as_str().unwrap()));
+    let notes = m["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "notes")
+        .unwrap();
+    assert_eq!(notes["masked_columns"][0]["column"], "body");
+}
+
+#[test]
+fn palm_default_mask_rules_that_match_nothing_here_are_a_warning() {
+    let db = TestDb::new("mask_defaults_elsewhere");
+    db.execute("CREATE TABLE users (id int PRIMARY KEY, email text); INSERT INTO users VALUES (1, 'a@b.c');");
+    let dir = tempfile::tempdir().unwrap();
+    let out = db.palmdb(&["backup", "create", "--mask", "--dir", dir_arg(dir.path())]);
+    common::assert_success(&out);
+    let err = stderr(&out);
+    assert!(
+        err.contains("warning: mask rule \"users.name redact\" (the default mask rules, line 6): table public.users has no column \"name\""),
+        "{err}"
+    );
+    assert_eq!(err.matches("warning").count(), 1, "{err}");
+}

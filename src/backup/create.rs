@@ -62,6 +62,11 @@ pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Resu
     let snapshot = Snapshot::open(&settings, options.lock_timeout).await?;
     let facts = catalog::server_facts(&snapshot.client).await?;
     let tables = catalog::tables(&snapshot.client, &options.selection).await?;
+    if let Some(rules) = &rules {
+        for warning in super::mask::check_rules(&snapshot.client, rules, &tables).await? {
+            eprintln!("palmdb: warning: {warning}");
+        }
+    }
     let plans = tables
         .iter()
         .map(|t| table_copy::plan(t, rules.as_ref()))
