@@ -53,6 +53,63 @@ pub enum Command {
     /// VACUUM (ANALYZE) / ANALYZE the tables whose dead rows or stale statistics cross the
     /// thresholds, one table at a time.
     Maintain(MaintainArgs),
+
+    /// The statements that cost this database the most (pg_stat_statements).
+    Queries(QueriesArgs),
+
+    /// Indexes that would make the most expensive statements cheaper, proven by the planner
+    /// with hypothetical indexes (HypoPG); nothing is built.
+    Advise(AdviseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueriesArgs {
+    /// Rank by total execution time, mean time per call, or number of calls.
+    #[arg(long, value_enum, default_value = "total")]
+    pub by: crate::insights::queries::OrderBy,
+
+    /// How many statements (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: i32,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdviseArgs {
+    /// Advise an index only when it lowers a statement's estimated cost by at least this
+    /// much (e.g. 50%, or 0.5).
+    #[arg(long, default_value = "50%", value_name = "PCT", value_parser = crate::insights::advise::parse_share)]
+    pub min_improvement: f64,
+
+    /// Leave statements cheaper than this (planner cost units) alone.
+    #[arg(long, default_value_t = 100.0, value_name = "COST")]
+    pub min_cost: f64,
+
+    /// How statements with parameters are planned [default: generic on PostgreSQL 16+,
+    /// samples before].
+    #[arg(long, value_enum)]
+    pub plans: Option<crate::insights::advise::explain::PlanMode>,
+
+    /// Also write the advice as the next `-- palmdb:no-transaction` migration (CREATE INDEX
+    /// CONCURRENTLY) into the migrations folder.
+    #[arg(long)]
+    pub write_migration: bool,
+
+    /// The migrations folder --write-migration writes to.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "migrations",
+        requires = "write_migration"
+    )]
+    pub migrations_dir: std::path::PathBuf,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -13,6 +13,7 @@ pub mod demo_data;
 pub mod duration;
 pub mod error;
 pub mod health;
+pub mod insights;
 pub mod maintain;
 pub mod migrate;
 pub mod restore;
