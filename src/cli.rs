@@ -349,11 +349,12 @@ pub struct BackupCreateArgs {
     #[arg(long, default_value = "zstd", value_name = "zstd[:LEVEL]|none")]
     pub compress: crate::archive::Compression,
 
-    /// Back up this schema (repeatable; default public).
+    /// Back up only this schema (repeatable; default: every schema, as pg_dump).
     #[arg(long = "schema", value_name = "SCHEMA")]
     pub schemas: Vec<String>,
 
-    /// Back up only this table, NAME or SCHEMA.NAME (repeatable).
+    /// Back up only this table, NAME or SCHEMA.NAME (repeatable); a partitioned table brings
+    /// its partitions.
     #[arg(long = "table", value_name = "TABLE")]
     pub tables: Vec<String>,
 
@@ -372,6 +373,21 @@ pub struct BackupCreateArgs {
     /// How long to wait for a table lock (a DDL in progress) before giving up.
     #[arg(long, default_value = "30s", value_parser = crate::duration::parse_pg_timeout)]
     pub lock_timeout: Duration,
+
+    /// Back up the rows only, without the database's schema (no pg_dump needed; the backup
+    /// then restores only into a database that already has its tables).
+    #[arg(long)]
+    pub no_schema: bool,
+
+    /// The pg_dump that stores the schema (default: found in /usr/lib/postgresql/*/bin and
+    /// PATH, the server's major version first).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "PALMDB_PG_DUMP",
+        conflicts_with = "no_schema"
+    )]
+    pub pg_dump: Option<PathBuf>,
 
     /// Print a JSON summary (id, path, tables, rows, bytes, seconds) instead of the id.
     #[arg(long)]
@@ -437,6 +453,11 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub restore_test: bool,
 
+    /// The pg_restore that reads the stored schema for the restore test (default: found in
+    /// /usr/lib/postgresql/*/bin and PATH).
+    #[arg(long, value_name = "PATH", env = "PALMDB_PG_RESTORE")]
+    pub pg_restore: Option<PathBuf>,
+
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -465,6 +486,21 @@ pub struct RestoreArgs {
     /// Restore a masked backup (its sensitive columns are not the real data).
     #[arg(long)]
     pub allow_masked: bool,
+
+    /// When creating the tables from the backup's schema: leave ownership to the restoring
+    /// role (for a server whose roles differ).
+    #[arg(long)]
+    pub no_owner: bool,
+
+    /// When creating the tables from the backup's schema: skip GRANT and REVOKE (for a
+    /// server whose roles differ).
+    #[arg(long)]
+    pub no_privileges: bool,
+
+    /// The pg_restore that reads the backup's schema (default: found in
+    /// /usr/lib/postgresql/*/bin and PATH).
+    #[arg(long, value_name = "PATH", env = "PALMDB_PG_RESTORE")]
+    pub pg_restore: Option<std::path::PathBuf>,
 
     /// Check everything and say what would be restored; change nothing.
     #[arg(long)]

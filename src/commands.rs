@@ -199,7 +199,7 @@ async fn backup_command(
     args: BackupArgs,
     quiet: bool,
 ) -> Result<ExitCode> {
-    use crate::backup::{catalog::Selection, create, list, prune, status};
+    use crate::backup::{create, list, prune, selection::Selection, status};
     match args.action {
         BackupAction::Create(a) => {
             let options = create::CreateOptions {
@@ -214,6 +214,8 @@ async fn backup_command(
                 mask: a.mask,
                 mask_rules: a.mask_rules,
                 lock_timeout: a.lock_timeout,
+                schema: !a.no_schema,
+                pg_dump: a.pg_dump,
                 quiet,
             };
             // Ctrl-C or SIGTERM drops the backup in progress, which deletes its folder.
@@ -221,6 +223,9 @@ async fn backup_command(
                 result = create::create(settings, &options) => result?,
                 signal = interrupted() => return Err(signal),
             };
+            for warning in &summary.warnings {
+                eprintln!("palmdb: warning: {warning}");
+            }
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
@@ -292,6 +297,7 @@ async fn verify_command(
         dir: args.dir.dir,
         restore_test: args.restore_test,
         progress: !quiet && !args.json,
+        pg_restore: args.pg_restore,
     };
     let mut report = crate::verify::verify(settings, &options).await?;
     report.conclude();
@@ -329,6 +335,11 @@ async fn restore_command(
                 allow_masked: args.allow_masked,
                 dry_run: args.dry_run,
                 progress,
+                schema: crate::restore::schema::SchemaOptions {
+                    no_owner: args.no_owner,
+                    no_privileges: args.no_privileges,
+                    pg_restore: args.pg_restore,
+                },
             };
             crate::restore::restore(settings, &options).await?
         }

@@ -16,6 +16,7 @@ pub mod health;
 pub mod insights;
 pub mod maintain;
 pub mod migrate;
+pub mod pg_tools;
 pub mod restore;
 pub mod serve;
 pub mod set_aside;

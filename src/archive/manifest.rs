@@ -28,10 +28,12 @@ use sha2::{Digest, Sha256};
 use super::compression::Codec;
 use super::naming::{is_backup_id, MANIFEST_FILE};
 use super::open::{open_regular_file, refuse_writable_by_others};
+use super::schema::SchemaEntry;
 use super::writer::{create_private_file, sync_dir};
 
-/// The version of the backup folder format. Readers refuse a manifest with a newer one.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the backup folder format. Readers refuse a manifest with a newer one and
+/// read every older one. 2 added the stored schema (`schema`, see [`super::schema`]).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// The member holding the manifest's own SHA-256.
 pub const SELF_HASH_FIELD: &str = "manifest_sha256";
@@ -63,6 +65,9 @@ pub const REQUIRED_FIELDS: &[&str] = &[
     "total_rows",
     "total_bytes",
 ];
+/// Fields every manifest of format 2 or newer must have (`schema` may be `null`: a backup
+/// taken with `--no-schema`).
+pub const REQUIRED_FIELDS_SINCE_2: &[&str] = &["schema"];
 pub const REQUIRED_TABLE_FIELDS: &[&str] = &[
     "schema", "name", "columns", "rows", "file", "bytes", "sha256",
 ];
@@ -97,6 +102,13 @@ pub struct Manifest {
     /// Values of the sequences in the backed-up schemas, at the snapshot.
     #[serde(default)]
     pub sequences: Vec<SequenceEntry>,
+    /// The database's schema (format 2), `None` with `--no-schema` and in format 1.
+    #[serde(default)]
+    pub schema: Option<SchemaEntry>,
+    /// Materialized views that held rows at the snapshot: the stored schema creates them
+    /// empty, and restore refreshes them once the tables are loaded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub materialized_views: Vec<RelationName>,
     pub total_rows: u64,
     /// Sum of the table files' sizes on disk.
     pub total_bytes: u64,
@@ -120,6 +132,10 @@ pub struct TableEntry {
     /// Columns whose values were masked, with the rule applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masked_columns: Vec<MaskedColumn>,
+    /// For a partition: the partitioned tables above it, nearest first (so restore can
+    /// take a partitioned table's name for all of its partitions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partition_of: Vec<RelationName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -143,6 +159,13 @@ pub struct ColumnEntry {
 pub struct MaskedColumn {
     pub column: String,
     pub rule: String,
+}
+
+/// A schema-qualified relation name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationName {
+    pub schema: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -238,8 +261,14 @@ impl Manifest {
         };
         check_self_hash(&value, format_version).map_err(invalid)?;
 
+        let since_2: &[&str] = if format_version >= 2 {
+            REQUIRED_FIELDS_SINCE_2
+        } else {
+            &[]
+        };
         let mut problems: Vec<String> = REQUIRED_FIELDS
             .iter()
+            .chain(since_2)
             .filter(|f| !object.contains_key(**f))
             .map(|f| format!("{MANIFEST_FILE} lacks the field {f}"))
             .collect();
@@ -317,7 +346,7 @@ impl Manifest {
                 ));
             }
             files.push(&table.file);
-            if table.sha256.len() != 64 || !table.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+            if !is_sha256(&table.sha256) {
                 problem(format!("table {name} has no valid sha256"));
             }
             // PostgreSQL counts rows in a bigint, and files are at most i64::MAX bytes.
@@ -342,6 +371,29 @@ impl Manifest {
                         masked.column
                     ));
                 }
+            }
+        }
+        if let Some(schema) = &self.schema {
+            if !is_plain_file_name(&schema.file) {
+                problem(format!(
+                    "the schema names the file \"{}\", outside the backup folder",
+                    schema.file
+                ));
+            }
+            if files.iter().any(|f| f.eq_ignore_ascii_case(&schema.file)) {
+                problem(format!(
+                    "the schema names the file {} of a table",
+                    schema.file
+                ));
+            }
+            if !is_sha256(&schema.sha256) {
+                problem("the schema has no valid sha256".to_string());
+            }
+            if schema.bytes > i64::MAX as u64 {
+                problem(format!(
+                    "the schema has bytes {}, out of range",
+                    schema.bytes
+                ));
             }
         }
         for (what, total, sum) in [
@@ -497,6 +549,10 @@ fn write_canonical(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
+fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
 /// A manifest may only name files directly inside its folder.
 fn is_plain_file_name(name: &str) -> bool {
     !name.is_empty()
@@ -551,8 +607,18 @@ mod tests {
                 bytes: 10,
                 sha256: "00".repeat(32),
                 masked_columns: vec![],
+                partition_of: vec![],
             }],
             sequences: vec![],
+            schema: Some(SchemaEntry {
+                file: crate::archive::schema::SCHEMA_FILE.into(),
+                bytes: 100,
+                sha256: "11".repeat(32),
+                format: crate::archive::schema::SCHEMA_FORMAT.into(),
+                pg_dump_version: "pg_dump (PostgreSQL) 15.20".into(),
+                pg_dump_major: 15,
+            }),
+            materialized_views: vec![],
             total_rows: 2,
             total_bytes: 10,
         }
@@ -571,13 +637,36 @@ mod tests {
     #[test]
     fn uses_the_documented_field_names() {
         let value = serde_json::to_value(sample()).unwrap();
-        for key in REQUIRED_FIELDS {
+        for key in REQUIRED_FIELDS.iter().chain(REQUIRED_FIELDS_SINCE_2) {
             assert!(value.get(key).is_some(), "manifest lacks {key}");
+        }
+        for key in ["file", "bytes", "sha256"] {
+            assert!(
+                value["schema"].get(key).is_some(),
+                "schema entry lacks {key}"
+            );
         }
         let table = &value["tables"][0];
         for key in REQUIRED_TABLE_FIELDS {
             assert!(table.get(key).is_some(), "table entry lacks {key}");
         }
+    }
+
+    #[test]
+    fn reads_format_1_which_has_no_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["format_version"] = 1.into();
+        let object = value.as_object_mut().unwrap();
+        object.remove("schema");
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            serde_json::to_vec(&value).unwrap(),
+        )
+        .unwrap();
+        let manifest = Manifest::read(dir.path()).unwrap();
+        assert_eq!(manifest.format_version, 1);
+        assert_eq!(manifest.schema, None);
     }
 
     #[test]
@@ -641,10 +730,15 @@ mod tests {
     fn an_unsealed_format_1_manifest_is_read_and_format_2_needs_the_hash() {
         let (_dir, folder, mut value) = written();
         value.as_object_mut().unwrap().remove(SELF_HASH_FIELD);
-        assert!(rewrite(&folder, value.clone(), false).is_ok());
+        let text = problems(rewrite(&folder, value.clone(), false));
+        assert!(
+            text.contains("has no manifest_sha256, which format 2 requires"),
+            "{text}"
+        );
+        value["format_version"] = 1.into();
+        value.as_object_mut().unwrap().remove("schema");
+        assert!(rewrite(&folder, value, false).is_ok());
         assert!(!is_sealed(&folder));
-        let err = check_self_hash(&value, 2).unwrap_err();
-        assert!(err.contains("which format 2 requires"), "{err}");
     }
 
     #[test]

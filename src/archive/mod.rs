@@ -12,12 +12,15 @@ pub mod naming;
 pub mod open;
 pub mod reader;
 pub mod row_codec;
+pub mod row_decoder;
+pub mod schema;
 pub mod text_format;
 pub mod writer;
 
 pub use compression::Compression;
 pub use manifest::{
-    ColumnEntry, InvalidManifest, Manifest, SequenceEntry, TableEntry, FORMAT_VERSION,
+    ColumnEntry, InvalidManifest, Manifest, RelationName, SequenceEntry, TableEntry, FORMAT_VERSION,
 };
 pub use reader::LineReader;
+pub use schema::SchemaEntry;
 pub use writer::TableWriter;

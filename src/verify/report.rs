@@ -22,6 +22,8 @@ pub struct VerifyReport {
     /// False only for format 1 manifests written before palmdb sealed them.
     pub manifest_sealed: bool,
     pub files: Vec<FileCheck>,
+    /// The stored schema (format 2); `None` when the backup holds none.
+    pub schema: Option<FileCheck>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_test: Option<RestoreTestReport>,
 }
@@ -39,13 +41,16 @@ impl VerifyReport {
             manifest_problems: Vec::new(),
             manifest_sealed: false,
             files: Vec::new(),
+            schema: None,
             restore_test: None,
         }
     }
 
     /// The manifest and every file are fine (the restore test aside).
     pub fn ok(&self) -> bool {
-        self.manifest_problems.is_empty() && self.files.iter().all(|f| f.ok)
+        self.manifest_problems.is_empty()
+            && self.files.iter().all(|f| f.ok)
+            && self.schema.as_ref().is_none_or(|s| s.ok)
     }
 
     /// Sets `status` from the checks; call before printing.
@@ -66,13 +71,18 @@ impl VerifyReport {
         let mut out = String::new();
         if self.status == "ok" {
             out.push_str(&format!(
-                "OK: backup {} ({} tables, {} rows, {} bytes{}): every file matches its SHA-256, \
+                "OK: backup {} ({} tables, {} rows, {} bytes{}{}): every file matches its SHA-256, \
                  every line is a valid row, row counts match\n",
                 self.backup,
                 self.files.len(),
                 self.rows,
                 self.bytes,
-                if self.masked { ", masked" } else { "" }
+                if self.masked { ", masked" } else { "" },
+                if self.schema.is_some() {
+                    ", schema stored"
+                } else {
+                    ", no schema stored"
+                }
             ));
         } else {
             out.push_str(&format!("FAILED: backup {} ({})\n", self.backup, self.path));
@@ -86,7 +96,7 @@ impl VerifyReport {
                  manifests): an edit to it cannot be detected\n",
             );
         }
-        for file in self.files.iter().filter(|f| !f.ok) {
+        for file in self.files.iter().chain(&self.schema).filter(|f| !f.ok) {
             out.push_str(&format!(
                 "  {} ({}): {}\n",
                 file.file,
