@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod backups;
 pub mod cache;
+pub mod dashboard;
 pub mod health;
 pub mod json;
 pub mod listener;
@@ -90,6 +91,7 @@ pub async fn serve(settings: &ConnectSettings, options: ServeOptions) -> Result<
         started: Instant::now(),
         health_collections: AtomicU64::new(0),
         warnings: warnings.clone(),
+        dashboard: dashboard::DashboardState::new(options.tls.is_some()),
     });
     let app = router::build(state.clone(), options.request_timeout);
     let listener = bind(options.listen).await?;

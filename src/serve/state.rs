@@ -29,4 +29,6 @@ pub struct AppState {
     pub health_collections: AtomicU64,
     /// Warnings a client or a failing database can repeat, rate-limited.
     pub warnings: Arc<Warnings>,
+    /// The dashboard's sessions and cached advice.
+    pub dashboard: super::dashboard::DashboardState,
 }
