@@ -136,7 +136,9 @@ fn screenshots_dir() -> PathBuf {
 }
 
 async fn screenshot(client: &Client, name: &str) {
-    // The page's full height, so the screenshot shows all of it.
+    // The page's full height, so the screenshot shows all of it (measured in a small window:
+    // a page is never shorter than the window it is in).
+    client.set_window_size(1280, 600).await.unwrap();
     let height = client
         .execute("return document.documentElement.scrollHeight", vec![])
         .await
@@ -643,4 +645,44 @@ fn sessions_cookies_csrf_roles_and_headers() {
         .unwrap()
         .contains("Max-Age=0"));
     assert_eq!(get("/", Some(&admin_id)).status(), StatusCode::SEE_OTHER);
+}
+
+#[test]
+fn every_page_says_what_is_wrong_with_a_database_never_migrated() {
+    let db = TestDb::new("dashboard_unmigrated");
+    let backups = tempfile::tempdir().unwrap();
+    let (_serve, base) = start_serve(&db, backups.path());
+    let http = Http::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .post(format!("{base}/login"))
+        .form(&[("token", READ)])
+        .send()
+        .unwrap();
+    let (id, _) = session_cookie(&login);
+    for page in ["/", "/queries", "/space", "/connections", "/backups"] {
+        let response = http
+            .get(format!("{base}{page}"))
+            .header("accept", "text/html")
+            .header("cookie", format!("palmdb_session={id}"))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{page}");
+        let body = response.text().unwrap();
+        if page == "/backups" {
+            assert!(body.contains("id=\"no-backups\""), "{page}: {body}");
+        } else {
+            assert!(body.contains("class=\"problem\""), "{page}: {body}");
+        }
+    }
+    let overview = http
+        .get(format!("{base}/"))
+        .header("cookie", format!("palmdb_session={id}"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(overview.contains("run palmdb migrate first"), "{overview}");
 }

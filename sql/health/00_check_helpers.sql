@@ -100,6 +100,16 @@ BEGIN
         RAISE EXCEPTION 'threshold %: % is not %', parameter, given, expected
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
+    -- The checks read whole units as bigint and seconds as an interval: refuse what would
+    -- overflow them (as the command line refuses durations over 100 years).
+    IF unit NOT IN ('seconds', 'ratio') AND number >= 9223372036854775807 THEN
+        RAISE EXCEPTION 'threshold %: % is more than 9223372036854775807 %', parameter, given, unit
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
+    IF unit = 'seconds' AND number > 36500 * 86400 THEN
+        RAISE EXCEPTION 'threshold %: % is longer than 100 years', parameter, given
+            USING ERRCODE = 'invalid_parameter_value';
+    END IF;
     RETURN number;
 END
 $$;

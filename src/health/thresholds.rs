@@ -3,9 +3,10 @@
 //! The thresholds themselves live in one place, the `palmdb.health_thresholds` table
 //! (migration V12): its rows are the names, defaults, units and descriptions; the SQL reads
 //! them, [`list`] reads them for Rust callers and the docs test. This module only reads what
-//! a person typed — a number or a duration — and hands it to SQL as JSON. SQL knows each
-//! parameter's unit and refuses an unknown name or a value of the wrong kind, with the same
-//! message for `palmdb health` and for `SELECT * FROM palmdb.checks('{...}')` in psql.
+//! a person typed — a number, a duration, or for a `*_bytes` threshold a size such as `10MB`
+//! — and hands it to SQL as JSON. SQL knows each parameter's unit and refuses an unknown name
+//! or a value of the wrong kind, with the same message for `palmdb health` and for
+//! `SELECT * FROM palmdb.checks('{...}')` in psql.
 
 use std::fmt;
 use std::time::Duration;
@@ -21,7 +22,13 @@ pub enum Value {
     Number(f64),
     /// A duration such as `500ms`, `2s`, `5m`, for the thresholds measured in seconds.
     Duration(Duration),
+    /// A size such as `10MB`, for the thresholds whose name ends in `_bytes`.
+    Bytes(u64),
 }
+
+/// The thresholds measured in bytes are named so (a test keeps the names and the table's
+/// units in step); their values are sizes.
+pub const BYTES_SUFFIX: &str = "_bytes";
 
 /// One `NAME=VALUE` override.
 #[derive(Debug, Clone, PartialEq)]
@@ -43,9 +50,14 @@ impl Threshold {
                 "\"{text}\" has no threshold name, e.g. long_query_warning=30s"
             ));
         }
+        let value = if name.ends_with(BYTES_SUFFIX) {
+            crate::duration::parse_size(value).map(Value::Bytes)
+        } else {
+            parse_value(value.trim())
+        };
         Ok(Threshold {
             name: name.to_string(),
-            value: parse_value(value.trim()).map_err(|e| format!("{name}: {e}"))?,
+            value: value.map_err(|e| format!("{name}: {e}"))?,
         })
     }
 }
@@ -76,6 +88,7 @@ pub fn overrides_json(thresholds: &[Threshold]) -> serde_json::Value {
         let value = match threshold.value {
             Value::Number(n) => serde_json::json!(n),
             Value::Duration(d) => serde_json::json!(format!("{} seconds", d.as_secs_f64())),
+            Value::Bytes(b) => serde_json::json!(b),
         };
         object.insert(threshold.name.clone(), value);
     }
@@ -87,6 +100,7 @@ impl fmt::Display for Threshold {
         match self.value {
             Value::Duration(d) => write!(f, "{}={}", self.name, humantime::format_duration(d)),
             Value::Number(v) => write!(f, "{}={v}", self.name),
+            Value::Bytes(b) => write!(f, "{}={b}", self.name),
         }
     }
 }
@@ -169,6 +183,25 @@ mod tests {
         assert!(Threshold::parse("long_query_warning").is_err());
         assert!(Threshold::parse("=1").is_err());
         assert!(Threshold::parse("x=NaN").is_err());
+    }
+
+    #[test]
+    fn byte_thresholds_take_sizes() {
+        assert_eq!(
+            Threshold::parse("unused_index_min_bytes=10MB")
+                .unwrap()
+                .value,
+            Value::Bytes(10 * 1024 * 1024)
+        );
+        assert_eq!(
+            Threshold::parse("slot_wal_critical_bytes=0").unwrap().value,
+            Value::Bytes(0)
+        );
+        assert!(
+            Threshold::parse("slot_wal_critical_bytes=99999999999999999999")
+                .unwrap_err()
+                .contains("more than 9223372036854775807 bytes")
+        );
     }
 
     #[test]
