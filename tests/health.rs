@@ -1336,6 +1336,14 @@ fn thresholds_live_in_one_table_that_the_docs_the_cli_and_maintain_read() {
     assert!(parameters
         .iter()
         .any(|p| p.name == "cache_min_blocks" && p.level == "value"));
+    // `--threshold` reads a size for the names ending in _bytes: exactly the byte thresholds.
+    for p in &parameters {
+        assert_eq!(
+            p.unit == "bytes",
+            p.name.ends_with(palmdb::health::thresholds::BYTES_SUFFIX),
+            "{p:?}"
+        );
+    }
 
     // Unknown names and values of the wrong kind are refused by SQL, for the CLI as for psql.
     let out = db.palmdb(&["health", "--threshold", "long_query_warnign=1s"]);
@@ -1353,6 +1361,12 @@ fn thresholds_live_in_one_table_that_the_docs_the_cli_and_maintain_read() {
         .contains("threshold dead_rows_min: \"2 seconds\" is not a whole number of rows"),);
     let out = db.palmdb(&["health", "--threshold", "dead_rows_min=1.5"]);
     assert!(assert_exit(&out, 3).contains("is not a whole number of rows"));
+    let out = db.palmdb(&["health", "--threshold", "xid_age_warning=1e20"]);
+    assert!(assert_exit(&out, 3).contains(
+        "threshold xid_age_warning: 100000000000000000000 is more than 9223372036854775807 transactions"
+    ));
+    let out = db.palmdb(&["health", "--threshold", "long_query_warning=1e12"]);
+    assert!(assert_exit(&out, 3).contains("is longer than 100 years"));
     let out = db.palmdb(&["maintain", "--dead-rows-min=-5"]);
     assert!(assert_exit(&out, 1).contains("is negative"));
 

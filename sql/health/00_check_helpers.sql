@@ -106,7 +106,7 @@ BEGIN
         RAISE EXCEPTION 'threshold %: % is more than 9223372036854775807 %', parameter, given, unit
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
-    IF unit = 'seconds' AND number > 36500 * 86400 THEN
+    IF unit = 'seconds' AND number > 36500 * 86400.0 THEN
         RAISE EXCEPTION 'threshold %: % is longer than 100 years', parameter, given
             USING ERRCODE = 'invalid_parameter_value';
     END IF;
