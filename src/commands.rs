@@ -234,12 +234,14 @@ async fn backup_command(
             Ok(ExitCode::Ok)
         }
         BackupAction::List(a) => {
-            let backups = list::list_backups(&a.dir.dir)?;
+            let scan = list::scan(&a.dir.dir)?;
+            let backups = list::summaries(&scan);
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&backups)?);
             } else {
                 print!("{}", list::render_text(&backups));
             }
+            eprint!("{}", list::render_invalid(&scan.invalid));
             Ok(ExitCode::Ok)
         }
         BackupAction::Status(a) => {
@@ -366,7 +368,7 @@ async fn queries_command(settings: &ConnectSettings, args: QueriesArgs) -> Resul
 
 async fn advise_command(settings: &ConnectSettings, args: AdviseArgs) -> Result<ExitCode> {
     use crate::insights::advise;
-    let mut client = settings
+    let client = settings
         .with_application_name("palmdb advise")
         .connect()
         .await?;
@@ -379,7 +381,7 @@ async fn advise_command(settings: &ConnectSettings, args: AdviseArgs) -> Result<
         min_cost: args.min_cost,
         plans: args.plans,
     };
-    let report = advise::advise(&mut client, &options).await?;
+    let report = advise::advise(&client, &options).await?;
     let written = if args.write_migration && !report.advice.is_empty() {
         Some(advise::migration::write(
             &args.migrations_dir,
@@ -406,6 +408,13 @@ async fn advise_command(settings: &ConnectSettings, args: AdviseArgs) -> Result<
 async fn serve_command(settings: &ConnectSettings, args: ServeArgs) -> Result<ExitCode> {
     let options = crate::serve::ServeOptions {
         listen: args.listen,
+        tls: args.tls_cert.zip(args.tls_key),
+        insecure_listen: args.insecure_listen,
+        limits: crate::serve::listener::Limits {
+            max_connections: usize::from(args.max_connections),
+            per_client: usize::from(args.max_connections_per_client),
+            ..Default::default()
+        },
         tokens: crate::serve::tokens::TokenSources {
             admin_token: args.admin_token,
             admin_token_file: args.token_file,

@@ -9,6 +9,7 @@
 pub mod compression;
 pub mod manifest;
 pub mod naming;
+pub mod open;
 pub mod reader;
 pub mod row_codec;
 pub mod row_decoder;
@@ -18,7 +19,7 @@ pub mod writer;
 
 pub use compression::Compression;
 pub use manifest::{
-    ColumnEntry, Manifest, RelationName, SequenceEntry, TableEntry, FORMAT_VERSION,
+    ColumnEntry, InvalidManifest, Manifest, RelationName, SequenceEntry, TableEntry, FORMAT_VERSION,
 };
 pub use reader::LineReader;
 pub use schema::SchemaEntry;

@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use super::compression::Codec;
+use super::open::open_regular_file;
 use super::writer::FileDigest;
 
 const BUFFER_BYTES: usize = 256 * 1024;
@@ -45,8 +46,10 @@ pub struct LineReader {
 }
 
 impl LineReader {
+    /// Opens a table file: a regular file, never through a symlink (see `archive::open`).
     pub fn open(path: &Path, codec: Codec) -> Result<LineReader> {
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            open_regular_file(path).with_context(|| format!("cannot open {}", path.display()))?;
         let raw = BufReader::with_capacity(
             BUFFER_BYTES,
             HashingReader {

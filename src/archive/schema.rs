@@ -114,8 +114,8 @@ pub fn read_into(folder: &Path, entry: &SchemaEntry, sink: &mut impl Write) -> R
 /// Whether the file starts like a custom-format pg_dump archive (no tool needed to tell).
 pub fn looks_like_archive(folder: &Path, entry: &SchemaEntry) -> Result<bool> {
     let path = folder.join(&entry.file);
-    let mut file =
-        std::fs::File::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+    let mut file = super::open::open_regular_file(&path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
     let mut head = [0u8; 5];
     let n = file
         .read(&mut head)

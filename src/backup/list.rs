@@ -1,6 +1,7 @@
 //! `palmdb backup list`: the valid backups in a folder, newest first. A folder is a backup when
-//! its name is a backup id and it holds a readable manifest; work in progress, killed
-//! backups, symlinks and foreign folders are not.
+//! its name is a backup id and it holds a valid manifest (`archive::manifest`, the one strict
+//! validator); work in progress, killed backups, symlinks and foreign folders are not. Folders
+//! named like a backup whose manifest is invalid are named, with the reasons, never counted.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -11,6 +12,7 @@ use serde::Serialize;
 
 use super::progress::human_bytes;
 use crate::archive::naming::is_backup_id;
+use crate::archive::open::refuse_writable_by_others;
 use crate::archive::Manifest;
 
 /// One backup, as `list --json` prints it.
@@ -29,7 +31,7 @@ pub struct BackupSummary {
 }
 
 impl BackupSummary {
-    fn new(path: PathBuf, manifest: &Manifest) -> BackupSummary {
+    pub fn new(path: PathBuf, manifest: &Manifest) -> BackupSummary {
         BackupSummary {
             id: path
                 .file_name()
@@ -50,23 +52,50 @@ impl BackupSummary {
 
 /// Valid backups in `dir`, newest (by `completed_at`) first. A missing folder has none.
 pub fn list_backups(dir: &Path) -> Result<Vec<BackupSummary>> {
-    Ok(valid_backups(dir)?
+    Ok(summaries(&scan(dir)?))
+}
+
+/// The valid backups of a scan, as `list --json` prints them.
+pub fn summaries(scan: &Scan) -> Vec<BackupSummary> {
+    scan.valid
         .iter()
         .map(|(path, manifest)| BackupSummary::new(path.clone(), manifest))
-        .collect())
+        .collect()
+}
+
+/// A folder named like a backup whose manifest is not valid.
+#[derive(Debug, Clone, Serialize)]
+pub struct InvalidBackup {
+    pub id: String,
+    pub problems: Vec<String>,
+}
+
+/// What a backup folder holds: valid backups with their manifests (newest first), and
+/// folders named like backups that are not valid (by id, newest first).
+#[derive(Debug, Default)]
+pub struct Scan {
+    pub valid: Vec<(PathBuf, Manifest)>,
+    pub invalid: Vec<InvalidBackup>,
 }
 
 /// Valid backups with their manifests, newest first.
 pub fn valid_backups(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
+    Ok(scan(dir)?.valid)
+}
+
+/// Reads every folder named like a backup. A missing folder has none; a folder other users
+/// can write to is refused.
+pub fn scan(dir: &Path) -> Result<Scan> {
     let entries = match fs::read_dir(dir) {
         Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Scan::default()),
         Err(e) => {
             return Err(e)
                 .with_context(|| format!("cannot read the backup folder {}", dir.display()))
         }
     };
-    let mut backups = Vec::new();
+    refuse_writable_by_others(dir)?;
+    let mut scan = Scan::default();
     for entry in entries {
         let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
         let name = entry.file_name();
@@ -76,17 +105,44 @@ pub fn valid_backups(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
         if !is_dir || !is_backup_id(name) {
             continue;
         }
-        match Manifest::read(&entry.path()) {
-            Ok(manifest) => backups.push((entry.path(), manifest)),
-            Err(e) => tracing::debug!("{name} is not a valid backup: {e:#}"),
+        match Manifest::check(&entry.path()) {
+            Ok(manifest) => scan.valid.push((entry.path(), manifest)),
+            Err(invalid) => scan.invalid.push(InvalidBackup {
+                id: name.to_string(),
+                problems: invalid.problems,
+            }),
         }
     }
-    backups.sort_by(|a, b| {
+    scan.valid.sort_by(|a, b| {
         b.1.completed_at
             .cmp(&a.1.completed_at)
             .then_with(|| b.0.cmp(&a.0))
     });
-    Ok(backups)
+    scan.invalid
+        .sort_by(|a, b| id_order(&b.id).cmp(&id_order(&a.id)));
+    Ok(scan)
+}
+
+/// Ids sort by time; `-N` suffixes (several backups in one second) by number.
+pub fn id_order(id: &str) -> (&str, u32) {
+    match id.split_once('-') {
+        Some((stamp, n)) => (stamp, n.parse().unwrap_or(0)),
+        None => (id, 1),
+    }
+}
+
+/// One line per invalid backup folder, for stderr.
+pub fn render_invalid(invalid: &[InvalidBackup]) -> String {
+    invalid
+        .iter()
+        .map(|b| {
+            format!(
+                "palmdb: warning: {} is not a valid backup: {}\n",
+                b.id,
+                b.problems.join("; ")
+            )
+        })
+        .collect()
 }
 
 /// The table `list` prints.

@@ -1,6 +1,9 @@
 //! `palmdb backup status`: is there a valid backup younger than `--max-age`? OK (0), WARNING
 //! (1) when the newest is older, CRITICAL (2) when there is none — the seed's 24-hour alert, in
-//! the Nagios convention so cron and monitoring can call it.
+//! the Nagios convention so cron and monitoring can call it. A folder named like a backup newer
+//! than the newest valid one, whose manifest is invalid (damaged, edited, dated in the future),
+//! is a WARNING naming it: it never counts as the newest backup, and it is never passed over
+//! in silence either.
 
 use std::path::Path;
 use std::time::Duration;
@@ -9,7 +12,7 @@ use anyhow::Result;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::list::{list_backups, BackupSummary};
+use super::list::{id_order, scan, BackupSummary, InvalidBackup};
 use crate::error::ExitCode;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -30,6 +33,8 @@ pub struct BackupStatus {
     pub age_seconds: Option<i64>,
     pub backups: usize,
     pub newest: Option<BackupSummary>,
+    /// Folders named like backups whose manifest is invalid, newest first, with the reasons.
+    pub invalid: Vec<InvalidBackup>,
 }
 
 impl BackupStatus {
@@ -53,22 +58,39 @@ impl BackupStatus {
 }
 
 pub fn check_status(dir: &Path, max_age: Duration) -> Result<BackupStatus> {
-    let backups = list_backups(dir)?;
+    let scan = scan(dir)?;
+    let backups: Vec<BackupSummary> = scan
+        .valid
+        .iter()
+        .map(|(path, manifest)| BackupSummary::new(path.clone(), manifest))
+        .collect();
     let max_age_text = humantime::format_duration(max_age).to_string();
     let count = backups.len();
+    let invalid = scan.invalid;
     let Some(newest) = backups.into_iter().next() else {
+        let mut message = format!("no valid backup in {}", dir.display());
+        if let Some(bad) = invalid.first() {
+            message.push_str(&format!(
+                "; {} is invalid: {}",
+                bad.id,
+                bad.problems.join("; ")
+            ));
+        }
         return Ok(BackupStatus {
             status: StatusLevel::Critical,
-            message: format!("no valid backup in {}", dir.display()),
+            message,
             max_age_seconds: max_age.as_secs(),
             age_seconds: None,
             backups: 0,
             newest: None,
+            invalid,
         });
     };
-    let age = (Utc::now() - newest.completed_at).num_seconds();
-    let age_text = humantime::format_duration(Duration::from_secs(age.max(0) as u64)).to_string();
-    let (status, message) = if age <= max_age.as_secs() as i64 {
+    // A manifest may lie a little in the future (clock skew between hosts): age 0, not negative.
+    let age = (Utc::now() - newest.completed_at).num_seconds().max(0);
+    let age_text = humantime::format_duration(Duration::from_secs(age as u64)).to_string();
+    let max_age_seconds = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
+    let (mut status, mut message) = if age <= max_age_seconds {
         (
             StatusLevel::Ok,
             format!(
@@ -85,6 +107,17 @@ pub fn check_status(dir: &Path, max_age: Duration) -> Result<BackupStatus> {
             ),
         )
     };
+    if let Some(bad) = invalid
+        .iter()
+        .find(|bad| id_order(&bad.id) > id_order(&newest.id))
+    {
+        status = StatusLevel::Warning;
+        message = format!(
+            "{} is newer but not a valid backup ({}); {message}",
+            bad.id,
+            bad.problems.join("; ")
+        );
+    }
     Ok(BackupStatus {
         status,
         message,
@@ -92,5 +125,6 @@ pub fn check_status(dir: &Path, max_age: Duration) -> Result<BackupStatus> {
         age_seconds: Some(age),
         backups: count,
         newest: Some(newest),
+        invalid,
     })
 }

@@ -13,6 +13,7 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 
 use crate::archive::naming::{backup_id, partial_name, MANIFEST_FILE};
+use crate::archive::open::{create_private_dirs, refuse_writable_by_others};
 use crate::archive::writer::{create_private_dir, sync_dir};
 use crate::archive::Manifest;
 use crate::error::Failure;
@@ -28,16 +29,11 @@ pub struct Workspace {
 
 impl Workspace {
     /// Creates (and locks) the work-in-progress folder for a backup started at `started_at`,
-    /// creating `root` (mode 0700) if needed.
+    /// creating `root` and its missing parents (mode 0700) if needed. An existing `root` that
+    /// other users can write to is refused.
     pub fn create(root: &Path, started_at: DateTime<Utc>) -> Result<Workspace> {
-        if !root.exists() {
-            fs::create_dir_all(root)
-                .and_then(|_| {
-                    use std::os::unix::fs::PermissionsExt;
-                    fs::set_permissions(root, fs::Permissions::from_mode(0o700))
-                })
-                .map_err(|e| unwritable(root, &e))?;
-        }
+        create_private_dirs(root).map_err(|e| unwritable(root, &e))?;
+        refuse_writable_by_others(root)?;
         let id = backup_id(started_at, 1);
         let partial = root.join(partial_name(&id, std::process::id()));
         create_private_dir(&partial).map_err(|e| unwritable(root, e.root_cause()))?;

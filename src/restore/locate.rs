@@ -9,11 +9,13 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::archive::naming::{is_backup_id, MANIFEST_FILE};
+use crate::archive::open::refuse_writable_by_others;
 use crate::error::Failure;
 
 /// The folder of the backup `what` (`ID`, `latest` or a path) names, under `dir`.
 pub fn backup_folder(what: &str, dir: &Path) -> Result<PathBuf> {
     if what == "latest" {
+        refuse_writable_by_others(dir)?;
         return latest(dir);
     }
     let as_path = Path::new(what);
@@ -23,8 +25,10 @@ pub fn backup_folder(what: &str, dir: &Path) -> Result<PathBuf> {
         }
         return Ok(as_path.to_path_buf());
     }
+    refuse_writable_by_others(dir)?;
     let folder = dir.join(what);
-    if !folder.is_dir() {
+    // Not through a symlink: a backup is a real folder inside `dir`.
+    if !folder.symlink_metadata().is_ok_and(|m| m.is_dir()) {
         return Err(
             Failure::usage(format!("there is no backup {what} in {}", dir.display()))
                 .with_hint("`palmdb backup list` shows the backups; pass --dir or set BACKUP_DIR")

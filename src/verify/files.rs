@@ -9,6 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::archive::compression::Codec;
+use crate::archive::open::open_regular_file;
 use crate::archive::row_codec::RowDecoder;
 use crate::archive::schema::{self, SchemaEntry};
 use crate::archive::{LineReader, TableEntry};
@@ -43,9 +44,16 @@ pub fn check_file(folder: &Path, codec: Codec, entry: &TableEntry) -> FileCheck 
         expected_rows: entry.rows,
         problems: Vec::new(),
     };
-    if !path.is_file() {
-        check.problems.push("the file is missing".to_string());
-        return check;
+    match open_regular_file(&path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            check.problems.push("the file is missing".to_string());
+            return check;
+        }
+        Err(e) => {
+            check.problems.push(format!("cannot read it: {e}"));
+            return check;
+        }
     }
     let decoder = RowDecoder::new(entry.row_columns().map(|c| c.name.clone()).collect());
     let mut scratch = Vec::with_capacity(SCRATCH_BYTES);
@@ -130,7 +138,7 @@ pub fn check_file(folder: &Path, codec: Codec, entry: &TableEntry) -> FileCheck 
 
 /// Size and SHA-256 of a file's bytes on disk, read in constant memory.
 pub fn sha256_of(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut file = std::fs::File::open(path)?;
+    let mut file = open_regular_file(path)?;
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 256 * 1024];
     let mut bytes = 0u64;

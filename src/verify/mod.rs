@@ -63,6 +63,7 @@ pub fn check_folder(folder: &std::path::Path) -> VerifyReport {
     match manifest_check::check(folder) {
         Err(problems) => report.manifest_problems = problems,
         Ok(manifest) => {
+            report.manifest_sealed = crate::archive::manifest::is_sealed(folder);
             report.backup = manifest.id.clone();
             report.masked = manifest.masked;
             report.schema_version = manifest.schema_version;

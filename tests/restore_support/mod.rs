@@ -88,10 +88,14 @@ pub fn manifest(folder: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap()
 }
 
+/// Writes a changed manifest as palmdb would, with its own SHA-256 recomputed (an edit that
+/// did not recompute it is caught first; tests of that write the file themselves).
 pub fn write_manifest(folder: &Path, manifest: &serde_json::Value) {
+    let mut manifest = manifest.clone();
+    palmdb::archive::manifest::seal(&mut manifest);
     std::fs::write(
         folder.join("manifest.json"),
-        serde_json::to_vec_pretty(manifest).unwrap(),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
     )
     .unwrap();
 }
@@ -137,13 +141,16 @@ pub fn rewrite_table(folder: &Path, name: &str, edit: impl FnOnce(&mut Vec<Strin
     let mut m = manifest(folder);
     let file = path.file_name().unwrap().to_str().unwrap().to_string();
     let total_before: u64 = m["total_rows"].as_u64().unwrap();
+    let bytes_before: u64 = m["total_bytes"].as_u64().unwrap();
     for t in m["tables"].as_array_mut().unwrap() {
         if t["file"] == file.as_str() {
             let old_rows = t["rows"].as_u64().unwrap();
+            let old_bytes = t["bytes"].as_u64().unwrap();
             t["rows"] = (lines.len() as u64).into();
             t["bytes"] = (bytes.len() as u64).into();
             t["sha256"] = sha256_hex(&bytes).into();
             m["total_rows"] = (total_before - old_rows + lines.len() as u64).into();
+            m["total_bytes"] = (bytes_before - old_bytes + bytes.len() as u64).into();
             break;
         }
     }
