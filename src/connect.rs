@@ -159,7 +159,8 @@ impl ConnectSettings {
         let tls = self.tls_connector()?;
         let (client, connection) = self
             .config
-            .connect(tls)
+            // Bounded reads: TLS must not zero the driver's whole buffer on every read.
+            .connect(crate::tls_read::BoundedReads(tls))
             .await
             .map_err(|e| self.explain_connect_error(e))?;
         tokio::spawn(async move {
