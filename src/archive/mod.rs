@@ -7,9 +7,11 @@
 //! The format is described for people in `docs/backup-format.md`.
 
 pub mod compression;
+pub mod encryption;
 pub mod manifest;
 pub mod naming;
 pub mod reader;
+pub mod repository;
 pub mod row_codec;
 pub mod text_format;
 pub mod writer;

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio_postgres::{Client, NoTls};
 
+pub mod garage;
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// URL of a database on the test server that may create and drop databases.
