@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure a PostgreSQL server is installed, running and reachable at 127.0.0.1:5432 on a
 # Debian machine, with what the tests need; safe to run again and again.
-#   - installs postgresql (and the C libraries palmdb builds against) with apt if absent
+#   - installs postgresql (and the C libraries palmdb builds against, libclang for pg_query's
+#     bindings) with apt if absent
 #   - creates and starts the cluster if it is down, with ssl=on (TLS tests)
 #   - lets local connections in as `postgres` without a password (a test machine's setup)
 #   - members of the role palmdb_password_auth must log in with a password (auth tests)
@@ -16,6 +17,8 @@ apt_updated=0
 need_packages=()
 command -v pg_ctlcluster >/dev/null 2>&1 || need_packages+=(postgresql postgresql-contrib)
 dpkg -s libssl-dev >/dev/null 2>&1 || need_packages+=(libssl-dev)
+# pg_query (advise parses SQL with PostgreSQL's parser) generates its bindings with libclang.
+dpkg -s libclang-dev >/dev/null 2>&1 || need_packages+=(libclang-dev)
 command -v pkg-config >/dev/null 2>&1 || need_packages+=(pkg-config)
 if [ ${#need_packages[@]} -gt 0 ]; then
   log "installing ${need_packages[*]}"

@@ -4,4 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-postgres.sh
+bash scripts/ensure-promtool.sh   # the alert rules' tests (tests/prometheus_alerts.rs)
 cargo test "$@"

@@ -53,6 +53,63 @@ pub enum Command {
     /// VACUUM (ANALYZE) / ANALYZE the tables whose dead rows or stale statistics cross the
     /// thresholds, one table at a time.
     Maintain(MaintainArgs),
+
+    /// The statements that cost this database the most (pg_stat_statements).
+    Queries(QueriesArgs),
+
+    /// Indexes that would make the most expensive statements cheaper, proven by the planner
+    /// with hypothetical indexes (HypoPG); nothing is built.
+    Advise(AdviseArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct QueriesArgs {
+    /// Rank by total execution time, mean time per call, or number of calls.
+    #[arg(long, value_enum, default_value = "total")]
+    pub by: crate::insights::queries::OrderBy,
+
+    /// How many statements (1 to 1000).
+    #[arg(long, value_name = "N", default_value_t = 20)]
+    pub limit: i32,
+
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct AdviseArgs {
+    /// Advise an index only when it lowers a statement's estimated cost by at least this
+    /// much (e.g. 50%, or 0.5).
+    #[arg(long, default_value = "50%", value_name = "PCT", value_parser = crate::insights::advise::parse_share)]
+    pub min_improvement: f64,
+
+    /// Leave statements cheaper than this (planner cost units) alone.
+    #[arg(long, default_value_t = 100.0, value_name = "COST")]
+    pub min_cost: f64,
+
+    /// How statements with parameters are planned [default: generic on PostgreSQL 16+,
+    /// samples before].
+    #[arg(long, value_enum)]
+    pub plans: Option<crate::insights::advise::explain::PlanMode>,
+
+    /// Also write the advice as the next `-- palmdb:no-transaction` migration (CREATE INDEX
+    /// CONCURRENTLY) into the migrations folder.
+    #[arg(long)]
+    pub write_migration: bool,
+
+    /// The migrations folder --write-migration writes to.
+    #[arg(
+        long,
+        value_name = "DIR",
+        default_value = "migrations",
+        requires = "write_migration"
+    )]
+    pub migrations_dir: std::path::PathBuf,
+
+    /// Print JSON instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -292,11 +349,12 @@ pub struct BackupCreateArgs {
     #[arg(long, default_value = "zstd", value_name = "zstd[:LEVEL]|none")]
     pub compress: crate::archive::Compression,
 
-    /// Back up this schema (repeatable; default public).
+    /// Back up only this schema (repeatable; default: every schema, as pg_dump).
     #[arg(long = "schema", value_name = "SCHEMA")]
     pub schemas: Vec<String>,
 
-    /// Back up only this table, NAME or SCHEMA.NAME (repeatable).
+    /// Back up only this table, NAME or SCHEMA.NAME (repeatable); a partitioned table brings
+    /// its partitions.
     #[arg(long = "table", value_name = "TABLE")]
     pub tables: Vec<String>,
 
@@ -315,6 +373,21 @@ pub struct BackupCreateArgs {
     /// How long to wait for a table lock (a DDL in progress) before giving up.
     #[arg(long, default_value = "30s", value_parser = crate::duration::parse)]
     pub lock_timeout: Duration,
+
+    /// Back up the rows only, without the database's schema (no pg_dump needed; the backup
+    /// then restores only into a database that already has its tables).
+    #[arg(long)]
+    pub no_schema: bool,
+
+    /// The pg_dump that stores the schema (default: found in /usr/lib/postgresql/*/bin and
+    /// PATH, the server's major version first).
+    #[arg(
+        long,
+        value_name = "PATH",
+        env = "PALMDB_PG_DUMP",
+        conflicts_with = "no_schema"
+    )]
+    pub pg_dump: Option<PathBuf>,
 
     /// Print a JSON summary (id, path, tables, rows, bytes, seconds) instead of the id.
     #[arg(long)]
@@ -380,6 +453,11 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub restore_test: bool,
 
+    /// The pg_restore that reads the stored schema for the restore test (default: found in
+    /// /usr/lib/postgresql/*/bin and PATH).
+    #[arg(long, value_name = "PATH", env = "PALMDB_PG_RESTORE")]
+    pub pg_restore: Option<PathBuf>,
+
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -408,6 +486,21 @@ pub struct RestoreArgs {
     /// Restore a masked backup (its sensitive columns are not the real data).
     #[arg(long)]
     pub allow_masked: bool,
+
+    /// When creating the tables from the backup's schema: leave ownership to the restoring
+    /// role (for a server whose roles differ).
+    #[arg(long)]
+    pub no_owner: bool,
+
+    /// When creating the tables from the backup's schema: skip GRANT and REVOKE (for a
+    /// server whose roles differ).
+    #[arg(long)]
+    pub no_privileges: bool,
+
+    /// The pg_restore that reads the backup's schema (default: found in
+    /// /usr/lib/postgresql/*/bin and PATH).
+    #[arg(long, value_name = "PATH", env = "PALMDB_PG_RESTORE")]
+    pub pg_restore: Option<std::path::PathBuf>,
 
     /// Check everything and say what would be restored; change nothing.
     #[arg(long)]

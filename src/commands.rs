@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use crate::cli::ServeArgs;
+use crate::cli::{AdviseArgs, QueriesArgs, ServeArgs};
 use crate::cli::{
     BackupAction, BackupArgs, Cli, Command, DemoDataArgs, HealthArgs, HealthFormat, MaintainArgs,
     MigrateAction, MigrateArgs, RestoreArgs, SourceArgs, StatsArgs, StatsCommand, VerifyArgs,
@@ -38,6 +38,8 @@ pub async fn run(cli: Cli) -> Result<ExitCode> {
         Command::Health(args) => health_command(&settings, args).await,
         Command::Maintain(args) => maintain_command(&settings, args).await,
         Command::Serve(args) => serve_command(&settings, args).await,
+        Command::Queries(args) => queries_command(&settings, args).await,
+        Command::Advise(args) => advise_command(&settings, args).await,
     }
 }
 
@@ -197,7 +199,7 @@ async fn backup_command(
     args: BackupArgs,
     quiet: bool,
 ) -> Result<ExitCode> {
-    use crate::backup::{catalog::Selection, create, list, prune, status};
+    use crate::backup::{create, list, prune, selection::Selection, status};
     match args.action {
         BackupAction::Create(a) => {
             let options = create::CreateOptions {
@@ -212,6 +214,8 @@ async fn backup_command(
                 mask: a.mask,
                 mask_rules: a.mask_rules,
                 lock_timeout: a.lock_timeout,
+                schema: !a.no_schema,
+                pg_dump: a.pg_dump,
                 quiet,
             };
             // Ctrl-C or SIGTERM drops the backup in progress, which deletes its folder.
@@ -219,6 +223,9 @@ async fn backup_command(
                 result = create::create(settings, &options) => result?,
                 signal = interrupted() => return Err(signal),
             };
+            for warning in &summary.warnings {
+                eprintln!("palmdb: warning: {warning}");
+            }
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&summary)?);
             } else {
@@ -288,6 +295,7 @@ async fn verify_command(
         dir: args.dir.dir,
         restore_test: args.restore_test,
         progress: !quiet && !args.json,
+        pg_restore: args.pg_restore,
     };
     let mut report = crate::verify::verify(settings, &options).await?;
     report.conclude();
@@ -325,6 +333,11 @@ async fn restore_command(
                 allow_masked: args.allow_masked,
                 dry_run: args.dry_run,
                 progress,
+                schema: crate::restore::schema::SchemaOptions {
+                    no_owner: args.no_owner,
+                    no_privileges: args.no_privileges,
+                    pg_restore: args.pg_restore,
+                },
             };
             crate::restore::restore(settings, &options).await?
         }
@@ -333,6 +346,59 @@ async fn restore_command(
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.render_text());
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn queries_command(settings: &ConnectSettings, args: QueriesArgs) -> Result<ExitCode> {
+    let client = settings
+        .with_application_name("palmdb queries")
+        .connect()
+        .await?;
+    let top = crate::insights::queries::top_queries(&client, args.by, args.limit).await?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&top)?);
+    } else {
+        print!("{}", top.render_text());
+    }
+    Ok(ExitCode::Ok)
+}
+
+async fn advise_command(settings: &ConnectSettings, args: AdviseArgs) -> Result<ExitCode> {
+    use crate::insights::advise;
+    let mut client = settings
+        .with_application_name("palmdb advise")
+        .connect()
+        .await?;
+    if args.write_migration {
+        // Before the work: a missing folder is found now, not after.
+        advise::migration::next_version(&args.migrations_dir)?;
+    }
+    let options = advise::AdviseOptions {
+        min_improvement: args.min_improvement,
+        min_cost: args.min_cost,
+        plans: args.plans,
+    };
+    let report = advise::advise(&mut client, &options).await?;
+    let written = if args.write_migration && !report.advice.is_empty() {
+        Some(advise::migration::write(
+            &args.migrations_dir,
+            &report.advice,
+        )?)
+    } else {
+        None
+    };
+    if args.json {
+        let mut json = serde_json::to_value(&report)?;
+        json["migration"] = serde_json::json!(written);
+        println!("{}", serde_json::to_string_pretty(&json)?);
+    } else {
+        print!("{}", report.render_text());
+        match &written {
+            Some(path) => println!("\nwrote {} (apply it with palmdb migrate)", path.display()),
+            None if args.write_migration => println!("\nno migration written: no advice"),
+            None => {}
+        }
     }
     Ok(ExitCode::Ok)
 }

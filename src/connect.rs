@@ -103,6 +103,17 @@ impl ConnectSettings {
         self.ssl_mode
     }
 
+    /// The driver's settings (host, port, user, password, database), for handing them to the
+    /// PostgreSQL client tools through the libpq environment (`pg_tools`).
+    pub fn driver_config(&self) -> &Config {
+        &self.config
+    }
+
+    /// `sslrootcert`, when given.
+    pub fn root_cert(&self) -> Option<&std::path::Path> {
+        self.root_cert.as_deref()
+    }
+
     pub fn database(&self) -> &str {
         self.config.get_dbname().unwrap_or("postgres")
     }

@@ -11,10 +11,12 @@ use serde::{Deserialize, Serialize};
 
 use super::compression::Codec;
 use super::naming::MANIFEST_FILE;
+use super::schema::SchemaEntry;
 use super::writer::{create_private_file, sync_dir};
 
-/// The version of the backup folder format. Readers refuse a manifest with a newer one.
-pub const FORMAT_VERSION: u32 = 1;
+/// The version of the backup folder format. Readers refuse a manifest with a newer one and
+/// read every older one. 2 added the stored schema (`schema`, see [`super::schema`]).
+pub const FORMAT_VERSION: u32 = 2;
 
 /// Fields every manifest must have (DESIGN.md, "Backup folder").
 pub const REQUIRED_FIELDS: &[&str] = &[
@@ -31,6 +33,9 @@ pub const REQUIRED_FIELDS: &[&str] = &[
     "total_rows",
     "total_bytes",
 ];
+/// Fields every manifest of format 2 or newer must have (`schema` may be `null`: a backup
+/// taken with `--no-schema`).
+pub const REQUIRED_FIELDS_SINCE_2: &[&str] = &["schema"];
 pub const REQUIRED_TABLE_FIELDS: &[&str] = &[
     "schema", "name", "columns", "rows", "file", "bytes", "sha256",
 ];
@@ -65,6 +70,13 @@ pub struct Manifest {
     /// Values of the sequences in the backed-up schemas, at the snapshot.
     #[serde(default)]
     pub sequences: Vec<SequenceEntry>,
+    /// The database's schema (format 2), `None` with `--no-schema` and in format 1.
+    #[serde(default)]
+    pub schema: Option<SchemaEntry>,
+    /// Materialized views that held rows at the snapshot: the stored schema creates them
+    /// empty, and restore refreshes them once the tables are loaded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub materialized_views: Vec<RelationName>,
     pub total_rows: u64,
     /// Sum of the table files' sizes on disk.
     pub total_bytes: u64,
@@ -86,6 +98,10 @@ pub struct TableEntry {
     /// Columns whose values were masked, with the rule applied.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub masked_columns: Vec<MaskedColumn>,
+    /// For a partition: the partitioned tables above it, nearest first (so restore can
+    /// take a partitioned table's name for all of its partitions).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub partition_of: Vec<RelationName>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -109,6 +125,13 @@ pub struct ColumnEntry {
 pub struct MaskedColumn {
     pub column: String,
     pub rule: String,
+}
+
+/// A schema-qualified relation name.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RelationName {
+    pub schema: String,
+    pub name: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -210,8 +233,18 @@ mod tests {
                 bytes: 10,
                 sha256: "00".repeat(32),
                 masked_columns: vec![],
+                partition_of: vec![],
             }],
             sequences: vec![],
+            schema: Some(SchemaEntry {
+                file: crate::archive::schema::SCHEMA_FILE.into(),
+                bytes: 100,
+                sha256: "11".repeat(32),
+                format: crate::archive::schema::SCHEMA_FORMAT.into(),
+                pg_dump_version: "pg_dump (PostgreSQL) 15.20".into(),
+                pg_dump_major: 15,
+            }),
+            materialized_views: vec![],
             total_rows: 2,
             total_bytes: 10,
         }
@@ -230,13 +263,36 @@ mod tests {
     #[test]
     fn uses_the_documented_field_names() {
         let value = serde_json::to_value(sample()).unwrap();
-        for key in REQUIRED_FIELDS {
+        for key in REQUIRED_FIELDS.iter().chain(REQUIRED_FIELDS_SINCE_2) {
             assert!(value.get(key).is_some(), "manifest lacks {key}");
+        }
+        for key in ["file", "bytes", "sha256"] {
+            assert!(
+                value["schema"].get(key).is_some(),
+                "schema entry lacks {key}"
+            );
         }
         let table = &value["tables"][0];
         for key in REQUIRED_TABLE_FIELDS {
             assert!(table.get(key).is_some(), "table entry lacks {key}");
         }
+    }
+
+    #[test]
+    fn reads_format_1_which_has_no_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut value = serde_json::to_value(sample()).unwrap();
+        value["format_version"] = 1.into();
+        let object = value.as_object_mut().unwrap();
+        object.remove("schema");
+        std::fs::write(
+            dir.path().join(MANIFEST_FILE),
+            serde_json::to_vec(&value).unwrap(),
+        )
+        .unwrap();
+        let manifest = Manifest::read(dir.path()).unwrap();
+        assert_eq!(manifest.format_version, 1);
+        assert_eq!(manifest.schema, None);
     }
 
     #[test]

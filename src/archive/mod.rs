@@ -13,10 +13,15 @@ pub mod naming;
 pub mod reader;
 pub mod repository;
 pub mod row_codec;
+pub mod row_decoder;
+pub mod schema;
 pub mod text_format;
 pub mod writer;
 
 pub use compression::Compression;
-pub use manifest::{ColumnEntry, Manifest, SequenceEntry, TableEntry, FORMAT_VERSION};
+pub use manifest::{
+    ColumnEntry, Manifest, RelationName, SequenceEntry, TableEntry, FORMAT_VERSION,
+};
 pub use reader::LineReader;
+pub use schema::SchemaEntry;
 pub use writer::TableWriter;

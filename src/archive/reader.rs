@@ -95,6 +95,60 @@ impl LineReader {
         Ok(Some(&self.line))
     }
 
+    /// Streams the next line, without its `\n`, to `piece` in pieces of at most the read
+    /// buffer's size, so a line of any length is read in constant memory. Returns the line's
+    /// length, or `None` at the end of the file. A last line without `\n` is an error.
+    pub fn stream_line(
+        &mut self,
+        mut piece: impl FnMut(&[u8]) -> Result<()>,
+    ) -> Result<Option<u64>> {
+        let mut length: u64 = 0;
+        let mut started = false;
+        loop {
+            let buffer = match &mut self.source {
+                Source::Plain(r) => r.fill_buf(),
+                Source::Zstd(r) => r.fill_buf(),
+            }
+            .with_context(|| format!("cannot read {}", self.path.display()))?;
+            if buffer.is_empty() {
+                if !started {
+                    return Ok(None);
+                }
+                bail!(
+                    "{} is truncated: line {} has no end",
+                    self.path.display(),
+                    self.lines
+                );
+            }
+            if !started {
+                started = true;
+                self.lines += 1;
+            }
+            let (part, used, done) = match buffer.iter().position(|&b| b == b'\n') {
+                Some(end) => (&buffer[..end], end + 1, true),
+                None => (buffer, buffer.len(), false),
+            };
+            length += part.len() as u64;
+            piece(part)?;
+            match &mut self.source {
+                Source::Plain(r) => r.consume(used),
+                Source::Zstd(r) => r.consume(used),
+            }
+            if done {
+                return Ok(Some(length));
+            }
+        }
+    }
+
+    /// Copies everything not read yet to `sink`, in constant memory.
+    pub fn copy_to(&mut self, sink: &mut impl io::Write) -> Result<u64> {
+        let copied = match &mut self.source {
+            Source::Plain(r) => io::copy(r, sink),
+            Source::Zstd(r) => io::copy(r, sink),
+        };
+        copied.with_context(|| format!("cannot read {}", self.path.display()))
+    }
+
     /// Lines read so far.
     pub fn lines_read(&self) -> u64 {
         self.lines
@@ -147,6 +201,49 @@ mod tests {
             assert_eq!(reader.lines_read(), 3);
             assert_eq!(reader.finish().unwrap(), written);
         }
+    }
+
+    #[test]
+    fn long_lines_stream_in_pieces_of_bounded_size() {
+        let dir = tempfile::tempdir().unwrap();
+        for compression in [Compression::None, Compression::default()] {
+            let path = dir.path().join(format!("t-{compression}"));
+            let mut writer = TableWriter::create(&path, compression).unwrap();
+            let long = "y".repeat(3 * BUFFER_BYTES + 17);
+            writer
+                .write_all(format!("{long}\n\nab\n").as_bytes())
+                .unwrap();
+            let written = writer.finish().unwrap();
+
+            let mut reader = LineReader::open(&path, compression.codec()).unwrap();
+            let mut pieces = Vec::new();
+            let length = reader
+                .stream_line(|piece| {
+                    pieces.push(piece.to_vec());
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(length, Some(long.len() as u64));
+            assert!(pieces.len() > 1 && pieces.iter().all(|p| p.len() <= BUFFER_BYTES));
+            assert_eq!(pieces.concat(), long.as_bytes());
+            assert_eq!(reader.stream_line(|_| Ok(())).unwrap(), Some(0));
+            let mut last = Vec::new();
+            reader
+                .stream_line(|p| {
+                    last.extend_from_slice(p);
+                    Ok(())
+                })
+                .unwrap();
+            assert_eq!(last, b"ab");
+            assert_eq!(reader.stream_line(|_| Ok(())).unwrap(), None);
+            assert_eq!(reader.lines_read(), 3);
+            assert_eq!(reader.finish().unwrap(), written);
+        }
+        let path = dir.path().join("cut");
+        std::fs::write(&path, b"{}\n{\"a\"").unwrap();
+        let mut reader = LineReader::open(&path, Codec::None).unwrap();
+        assert!(reader.stream_line(|_| Ok(())).unwrap().is_some());
+        assert!(reader.stream_line(|_| Ok(())).is_err());
     }
 
     #[test]

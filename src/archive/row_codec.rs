@@ -7,17 +7,17 @@
 //!   become `true`/`false`, integers and finite floats JSON numbers (PostgreSQL's text
 //!   verbatim), float specials the strings `"NaN"`, `"Infinity"`, `"-Infinity"`, and everything
 //!   else a JSON string holding PostgreSQL's text output.
-//! - [`RowDecoder`]: one JSON object line → one row of `COPY ... FROM STDIN` text input,
-//!   without knowing the types: `null` → `\N`, `true`/`false` → `t`/`f`, a number → its raw
-//!   text, a string → the string with `\`, LF, CR and tab COPY-escaped.
+//! - [`RowDecoder`] (in `row_decoder`, streamed): one JSON object line → one row of
+//!   `COPY ... FROM STDIN` text input, without knowing the types: `null` → `\N`,
+//!   `true`/`false` → `t`/`f`, a number → its raw text, a string → the string with `\`, LF, CR
+//!   and tab COPY-escaped.
 //!
 //! Turning COPY text into JSON here, in the client, costs a fraction of server-side
 //! `row_to_json` and keeps the server's work to a plain COPY.
 
 use std::fmt;
 
-use serde::de::{self, DeserializeSeed, MapAccess, Visitor};
-use serde_json::value::RawValue;
+pub use super::row_decoder::RowDecoder;
 
 /// How a column's text is written in JSON, from the column's base type (domains resolved).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -79,6 +79,35 @@ impl RowEncoder {
 
     /// Appends the JSON line (ending in `\n`) for one COPY text row (without its `\n`).
     pub fn encode(&self, row: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+        self.encode_with(row, out, &mut None)
+    }
+
+    /// Like [`RowEncoder::encode`], but whenever `out` holds `limit` bytes or more, even in the
+    /// middle of a value, they are handed to `spill` and `out` is emptied: a row with a value
+    /// of any size is encoded in bounded memory.
+    pub fn encode_spilling(
+        &self,
+        row: &[u8],
+        out: &mut Vec<u8>,
+        limit: usize,
+        spill: &mut dyn FnMut(&[u8]) -> Result<(), CodecError>,
+    ) -> Result<(), CodecError> {
+        self.encode_with(
+            row,
+            out,
+            &mut Some(Spill {
+                limit,
+                write: spill,
+            }),
+        )
+    }
+
+    fn encode_with(
+        &self,
+        row: &[u8],
+        out: &mut Vec<u8>,
+        spill: &mut Option<Spill<'_>>,
+    ) -> Result<(), CodecError> {
         if std::str::from_utf8(row).is_err() {
             return Err(CodecError(
                 "the row is not valid UTF-8 (is the database's encoding SQL_ASCII?)".into(),
@@ -100,7 +129,8 @@ impl RowEncoder {
                 ))
             })?;
             out.extend_from_slice(key);
-            encode_field(field, *kind, out)?;
+            encode_field(field, *kind, out, spill)?;
+            spill_if_full(out, spill)?;
         }
         if fields.next().is_some() {
             return Err(CodecError(format!(
@@ -113,7 +143,32 @@ impl RowEncoder {
     }
 }
 
-fn encode_field(field: &[u8], kind: JsonKind, out: &mut Vec<u8>) -> Result<(), CodecError> {
+/// Where the encoder hands over its output when it is full.
+struct Spill<'a> {
+    limit: usize,
+    write: &'a mut dyn FnMut(&[u8]) -> Result<(), CodecError>,
+}
+
+fn spill_if_full(out: &mut Vec<u8>, spill: &mut Option<Spill<'_>>) -> Result<(), CodecError> {
+    if let Some(spill) = spill {
+        if out.len() >= spill.limit {
+            (spill.write)(out)?;
+            out.clear();
+        }
+    }
+    Ok(())
+}
+
+/// A run of plain bytes inside a text value is copied at most this long at once, so a huge
+/// value can be spilled while it is encoded.
+const RUN_BYTES: usize = 64 * 1024;
+
+fn encode_field(
+    field: &[u8],
+    kind: JsonKind,
+    out: &mut Vec<u8>,
+    spill: &mut Option<Spill<'_>>,
+) -> Result<(), CodecError> {
     if field == b"\\N" {
         out.extend_from_slice(b"null");
         return Ok(());
@@ -152,7 +207,7 @@ fn encode_field(field: &[u8], kind: JsonKind, out: &mut Vec<u8>) -> Result<(), C
                 )))
             }
         },
-        JsonKind::Text => copy_text_to_json_string(field, out)?,
+        JsonKind::Text => copy_text_to_json_string(field, out, spill)?,
     }
     Ok(())
 }
@@ -181,7 +236,11 @@ fn is_json_number(text: &[u8]) -> bool {
 }
 
 /// Undoes COPY text escaping and writes the value as a JSON string, in one pass.
-fn copy_text_to_json_string(field: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
+fn copy_text_to_json_string(
+    field: &[u8],
+    out: &mut Vec<u8>,
+    spill: &mut Option<Spill<'_>>,
+) -> Result<(), CodecError> {
     out.push(b'"');
     let mut i = 0;
     let mut run = 0;
@@ -189,6 +248,11 @@ fn copy_text_to_json_string(field: &[u8], out: &mut Vec<u8>) -> Result<(), Codec
         let b = field[i];
         if b != b'\\' && b != b'"' && b >= 0x20 {
             i += 1;
+            if i - run >= RUN_BYTES {
+                out.extend_from_slice(&field[run..i]);
+                run = i;
+                spill_if_full(out, spill)?;
+            }
             continue;
         }
         out.extend_from_slice(&field[run..i]);
@@ -270,173 +334,6 @@ fn push_json_string(raw: &[u8], out: &mut Vec<u8>) {
         push_json_byte(b, out);
     }
     out.push(b'"');
-}
-
-/// JSON line → COPY text row, for one table's row columns in order.
-pub struct RowDecoder {
-    names: Vec<String>,
-}
-
-impl RowDecoder {
-    /// `names`: the columns each line must hold, in order (the manifest's non-generated ones).
-    pub fn new(names: Vec<String>) -> RowDecoder {
-        RowDecoder { names }
-    }
-
-    /// Appends the COPY text row (ending in `\n`) for one JSON line (without its `\n`).
-    pub fn decode(&self, line: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
-        let start = out.len();
-        let mut deserializer = serde_json::Deserializer::from_slice(line);
-        let result = RowSeed {
-            names: &self.names,
-            out: &mut *out,
-        }
-        .deserialize(&mut deserializer)
-        .and_then(|()| deserializer.end());
-        if let Err(e) = result {
-            out.truncate(start);
-            return Err(CodecError(format!("not a valid row: {e}")));
-        }
-        out.push(b'\n');
-        Ok(())
-    }
-}
-
-struct RowSeed<'a> {
-    names: &'a [String],
-    out: &'a mut Vec<u8>,
-}
-
-impl<'de> DeserializeSeed<'de> for RowSeed<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for RowSeed<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a JSON object with one key per column")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let mut index = 0;
-        while map
-            .next_key_seed(ExpectKey {
-                names: self.names,
-                index,
-            })?
-            .is_some()
-        {
-            if index > 0 {
-                self.out.push(b'\t');
-            }
-            let raw: &RawValue = map.next_value()?;
-            write_copy_field(raw.get(), &self.names[index], self.out).map_err(de::Error::custom)?;
-            index += 1;
-        }
-        if index != self.names.len() {
-            return Err(de::Error::custom(format!(
-                "{index} values for {} columns (missing \"{}\")",
-                self.names.len(),
-                self.names[index]
-            )));
-        }
-        Ok(())
-    }
-}
-
-/// Checks that the next key is the expected column.
-struct ExpectKey<'a> {
-    names: &'a [String],
-    index: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for ExpectKey<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_str(self)
-    }
-}
-
-impl Visitor<'_> for ExpectKey<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a column name")
-    }
-
-    fn visit_str<E: de::Error>(self, key: &str) -> Result<(), E> {
-        match self.names.get(self.index) {
-            Some(expected) if expected == key => Ok(()),
-            Some(expected) => Err(E::custom(format!(
-                "key \"{key}\" where column \"{expected}\" was expected"
-            ))),
-            None => Err(E::custom(format!(
-                "unexpected key \"{key}\": the table has {} columns",
-                self.names.len()
-            ))),
-        }
-    }
-}
-
-/// Writes one JSON value (its raw text) as a COPY text field.
-fn write_copy_field(raw: &str, column: &str, out: &mut Vec<u8>) -> Result<(), String> {
-    match raw.as_bytes().first() {
-        Some(b'n') => out.extend_from_slice(b"\\N"),
-        Some(b't') => out.push(b't'),
-        Some(b'f') => out.push(b'f'),
-        Some(b'-' | b'0'..=b'9') => out.extend_from_slice(raw.as_bytes()),
-        Some(b'"') => {
-            let mut deserializer = serde_json::Deserializer::from_str(raw);
-            de::Deserializer::deserialize_str(&mut deserializer, CopyEscape { out })
-                .map_err(|e| format!("column \"{column}\": {e}"))?;
-        }
-        _ => {
-            return Err(format!(
-                "column \"{column}\" holds {raw}, not null, a boolean, a number or a string"
-            ))
-        }
-    }
-    Ok(())
-}
-
-/// Writes a JSON string's value COPY-escaped.
-struct CopyEscape<'a> {
-    out: &'a mut Vec<u8>,
-}
-
-impl Visitor<'_> for CopyEscape<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a string")
-    }
-
-    fn visit_str<E: de::Error>(self, value: &str) -> Result<(), E> {
-        push_copy_text(value.as_bytes(), self.out);
-        Ok(())
-    }
-}
-
-/// Appends a value as a COPY text field: `\`, LF, CR and tab escaped.
-fn push_copy_text(value: &[u8], out: &mut Vec<u8>) {
-    let mut run = 0;
-    for (i, &b) in value.iter().enumerate() {
-        let escaped: &[u8] = match b {
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            _ => continue,
-        };
-        out.extend_from_slice(&value[run..i]);
-        out.extend_from_slice(escaped);
-        run = i + 1;
-    }
-    out.extend_from_slice(&value[run..]);
 }
 
 #[cfg(test)]

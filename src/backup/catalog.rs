@@ -1,6 +1,6 @@
-//! What to back up, read from the catalog inside the backup's snapshot: the tables of the chosen
-//! schemas with their columns, the sequences, and facts about the server for the manifest.
-//! Nothing here is a hard-coded list of tables.
+//! What the backup reads from the catalog inside its snapshot: the chosen tables' columns, the
+//! sequences' values, and facts about the server for the manifest. Which tables and sequences
+//! are chosen is [`super::selection`]'s job. Nothing here is a hard-coded list of tables.
 
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
@@ -10,20 +10,6 @@ use crate::archive::row_codec::JsonKind;
 use crate::error::Failure;
 use crate::migrate::history::HISTORY_TABLE;
 use crate::sql_quote::quote_ident;
-
-/// palmdb's own schema: skipped unless asked for with `--schema palmdb`.
-pub const PALMDB_SCHEMA: &str = "palmdb";
-
-/// Which tables to back up, as given on the command line.
-#[derive(Debug, Clone, Default)]
-pub struct Selection {
-    /// Schemas to back up whole; empty means `public` (unless `tables` names others).
-    pub schemas: Vec<String>,
-    /// Only these tables (`name` or `schema.name`).
-    pub tables: Vec<String>,
-    /// Not these tables (`name` or `schema.name`).
-    pub exclude_tables: Vec<String>,
-}
 
 /// A table to back up.
 #[derive(Debug, Clone)]
@@ -60,29 +46,7 @@ impl Table {
     pub fn row_columns(&self) -> impl Iterator<Item = &Column> {
         self.columns.iter().filter(|c| !c.entry.generated)
     }
-
-    /// `pattern` is `name` (a name may itself hold dots) or `schema.name`.
-    fn matches(&self, pattern: &str) -> bool {
-        self.name == pattern
-            || pattern
-                .split_once('.')
-                .is_some_and(|(schema, name)| self.schema == schema && self.name == name)
-    }
 }
-
-const TABLES_SQL: &str = "
-SELECT n.nspname::text AS schema_name,
-       c.relname::text AS table_name,
-       c.oid AS table_oid,
-       pg_catalog.pg_relation_size(c.oid) AS estimated_bytes,
-       greatest(c.reltuples, 0)::bigint AS estimated_rows
-FROM pg_catalog.pg_class AS c
-JOIN pg_catalog.pg_namespace AS n
-  ON n.oid = c.relnamespace
--- Plain tables only: a partitioned table's rows live in its partitions, which are plain tables.
-WHERE c.relkind = 'r'
-  AND n.nspname = ANY($1)
-ORDER BY n.nspname, c.relname";
 
 // A domain's base type may itself be a domain: follow the chain to the real base type, whose
 // name decides how values are written in JSON.
@@ -115,32 +79,8 @@ WHERE a.attrelid = ANY($1)
   AND NOT a.attisdropped
 ORDER BY a.attrelid, a.attnum";
 
-/// The tables chosen by `selection`, biggest first, with their columns.
-pub async fn tables(client: &Client, selection: &Selection) -> Result<Vec<Table>> {
-    let schemas = schemas_to_read(selection);
-    let rows = client
-        .query(TABLES_SQL, &[&schemas])
-        .await
-        .context("cannot list the tables to back up")?;
-    let mut tables: Vec<Table> = rows
-        .iter()
-        .map(|row| Table {
-            schema: row.get("schema_name"),
-            name: row.get("table_name"),
-            oid: row.get("table_oid"),
-            estimated_bytes: row.get("estimated_bytes"),
-            estimated_rows: row.get("estimated_rows"),
-            columns: Vec::new(),
-        })
-        .collect();
-    tables.retain(|t| is_selected(t, selection));
-    for wanted in &selection.tables {
-        if !tables.iter().any(|t| t.matches(wanted)) {
-            return Err(Failure::usage(format!("no table \"{wanted}\" to back up"))
-                .with_hint("name a table of the chosen schemas, as NAME or SCHEMA.NAME")
-                .into());
-        }
-    }
+/// The columns of `tables` (chosen by [`super::selection`]), then the tables biggest first.
+pub async fn with_columns(client: &Client, mut tables: Vec<Table>) -> Result<Vec<Table>> {
     let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
     let rows = client
         .query(COLUMNS_SQL, &[&oids])
@@ -172,42 +112,11 @@ pub async fn tables(client: &Client, selection: &Selection) -> Result<Vec<Table>
     Ok(tables)
 }
 
-/// The schemas to read: those asked for (`public` when none is), plus those of
-/// schema-qualified `--table`s.
-fn schemas_to_read(selection: &Selection) -> Vec<String> {
-    let mut schemas = selection.schemas.clone();
-    if schemas.is_empty() {
-        schemas.push("public".to_string());
-    }
-    for table in &selection.tables {
-        if let Some((schema, _)) = table.split_once('.') {
-            schemas.push(schema.to_string());
-        }
-    }
-    schemas.sort();
-    schemas.dedup();
-    schemas
-}
-
-fn is_selected(table: &Table, selection: &Selection) -> bool {
-    if selection.exclude_tables.iter().any(|p| table.matches(p)) {
-        return false;
-    }
-    if !selection.tables.is_empty() {
-        return selection.tables.iter().any(|p| table.matches(p));
-    }
-    // Bookkeeping is not data: skipped unless its schema or the table is asked for by name.
-    let asked_schema = selection.schemas.iter().any(|s| s == &table.schema);
-    let bookkeeping = table.schema == PALMDB_SCHEMA || table.name == HISTORY_TABLE;
-    !bookkeeping || (asked_schema && table.schema == PALMDB_SCHEMA)
-}
-
 const SEQUENCES_SQL: &str = "
-SELECT s.schemaname::text AS schema_name,
-       s.sequencename::text AS sequence_name,
-       -- NULL when the sequence was never used (or cannot be read): setval(start, false).
-       coalesce(s.last_value, s.start_value) AS last_value,
-       s.last_value IS NOT NULL AS is_called,
+SELECT s.oid AS sequence_oid,
+       n.nspname::text AS schema_name,
+       s.relname::text AS sequence_name,
+       pg_catalog.has_sequence_privilege(s.oid, 'SELECT') AS readable,
        (SELECT tn.nspname || '.' || tc.relname || '.' || ta.attname
         FROM pg_catalog.pg_depend AS d
         JOIN pg_catalog.pg_class AS tc
@@ -218,34 +127,89 @@ SELECT s.schemaname::text AS schema_name,
           ON ta.attrelid = d.refobjid
          AND ta.attnum = d.refobjsubid
         WHERE d.classid = 'pg_catalog.pg_class'::regclass
-          AND d.objid = format('%I.%I', s.schemaname, s.sequencename)::regclass
+          AND d.objid = s.oid
           AND d.refclassid = 'pg_catalog.pg_class'::regclass
           AND d.deptype IN ('a', 'i')
         LIMIT 1) AS owned_by
-FROM pg_catalog.pg_sequences AS s
-WHERE s.schemaname = ANY($1)
-ORDER BY s.schemaname, s.sequencename";
+FROM pg_catalog.pg_class AS s
+JOIN pg_catalog.pg_namespace AS n
+  ON n.oid = s.relnamespace
+WHERE s.oid = ANY($1)
+ORDER BY n.nspname, s.relname";
 
-/// Sequence values of the backed-up schemas. Read after the data, so every value is at least
-/// the one any backed-up row used (sequences are not transactional).
-pub async fn sequences(client: &Client, tables: &[Table]) -> Result<Vec<SequenceEntry>> {
-    let mut schemas: Vec<String> = tables.iter().map(|t| t.schema.clone()).collect();
-    schemas.sort();
-    schemas.dedup();
+/// Sequences read in one query, at most this many at a time.
+const SEQUENCES_PER_QUERY: usize = 200;
+
+/// The values of the sequences `oids` (chosen by [`super::selection`]). Read after the data,
+/// so every value is at least the one any backed-up row used (sequences are not
+/// transactional). A sequence the role may not read fails the backup: recording a made-up
+/// value would restore a sequence that hands out keys already taken.
+pub async fn sequences(client: &Client, oids: &[u32]) -> Result<Vec<SequenceEntry>> {
     let rows = client
-        .query(SEQUENCES_SQL, &[&schemas])
+        .query(SEQUENCES_SQL, &[&oids])
         .await
-        .context("cannot read the sequences")?;
-    Ok(rows
+        .context("cannot list the sequences")?;
+    let unreadable: Vec<String> = rows
         .iter()
-        .map(|row| SequenceEntry {
-            schema: row.get("schema_name"),
-            name: row.get("sequence_name"),
-            last_value: row.get("last_value"),
-            is_called: row.get("is_called"),
-            owned_by: row.get("owned_by"),
+        .filter(|r| !r.get::<_, bool>("readable"))
+        .map(|r| {
+            format!(
+                "{}.{}",
+                r.get::<_, String>("schema_name"),
+                r.get::<_, String>("sequence_name")
+            )
         })
-        .collect())
+        .collect();
+    if !unreadable.is_empty() {
+        return Err(Failure::operation(format!(
+            "cannot read sequence{} {}: permission denied, and a backup without {} values \
+             would restore keys that are already taken",
+            if unreadable.len() == 1 { "" } else { "s" },
+            unreadable.join(", "),
+            if unreadable.len() == 1 {
+                "its"
+            } else {
+                "their"
+            },
+        ))
+        .with_hint(format!(
+            "GRANT SELECT ON SEQUENCE {} TO the backup role, or back up as their owner",
+            unreadable.join(", ")
+        ))
+        .into());
+    }
+    let mut entries = Vec::with_capacity(rows.len());
+    for chunk in rows.chunks(SEQUENCES_PER_QUERY) {
+        // One SELECT per sequence, glued together: last_value and is_called as stored,
+        // exactly what setval needs (pg_sequences hides is_called).
+        let selects: Vec<String> = chunk
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                format!(
+                    "SELECT {i} AS position, last_value, is_called FROM {}.{}",
+                    quote_ident(r.get("schema_name")),
+                    quote_ident(r.get("sequence_name"))
+                )
+            })
+            .collect();
+        let values = client
+            .query(&selects.join(" UNION ALL "), &[])
+            .await
+            .context("cannot read the sequences' values")?;
+        for value in values {
+            let row = &chunk[value.get::<_, i32>("position") as usize];
+            entries.push(SequenceEntry {
+                schema: row.get("schema_name"),
+                name: row.get("sequence_name"),
+                last_value: value.get("last_value"),
+                is_called: value.get("is_called"),
+                owned_by: row.get("owned_by"),
+            });
+        }
+    }
+    entries.sort_by(|a, b| (&a.schema, &a.name).cmp(&(&b.schema, &b.name)));
+    Ok(entries)
 }
 
 /// Facts about the server and database, for the manifest.
@@ -292,47 +256,4 @@ pub async fn server_facts(client: &Client) -> Result<ServerFacts> {
         }
     }
     Ok(facts)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn table(schema: &str, name: &str) -> Table {
-        Table {
-            schema: schema.into(),
-            name: name.into(),
-            oid: 0,
-            estimated_bytes: 0,
-            estimated_rows: 0,
-            columns: vec![],
-        }
-    }
-
-    #[test]
-    fn bookkeeping_is_skipped_unless_asked() {
-        let default = Selection::default();
-        assert!(is_selected(&table("public", "users"), &default));
-        assert!(!is_selected(&table("public", HISTORY_TABLE), &default));
-        let by_name = Selection {
-            tables: vec![HISTORY_TABLE.into()],
-            ..Selection::default()
-        };
-        assert!(is_selected(&table("public", HISTORY_TABLE), &by_name));
-        let palmdb = Selection {
-            schemas: vec![PALMDB_SCHEMA.into()],
-            ..Selection::default()
-        };
-        assert!(is_selected(
-            &table(PALMDB_SCHEMA, "schema_objects"),
-            &palmdb
-        ));
-        let excluded = Selection {
-            exclude_tables: vec!["public.users".into()],
-            ..Selection::default()
-        };
-        assert!(!is_selected(&table("public", "users"), &excluded));
-        assert_eq!(schemas_to_read(&default), ["public"]);
-        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
-    }
 }

@@ -1,6 +1,7 @@
-//! `palmdb backup create`: open one snapshot → list the tables → stream each into its file
-//! (with `--jobs N` connections sharing the snapshot) → read the sequences → write the manifest
-//! → publish the folder.
+//! `palmdb backup create`: open one snapshot → choose the tables → store the schema with
+//! pg_dump from the same snapshot while streaming each table into its file (with `--jobs N`
+//! connections sharing the snapshot) → read the sequences → write the manifest → publish the
+//! folder.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -12,16 +13,20 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use super::catalog::{self, Selection, Table};
+use super::catalog::{self, Table};
 use super::mask::MaskRules;
 use super::progress::Progress;
+use super::selection::{self, Selection};
 use super::session;
 use super::table_copy::{self, CopyPlan};
 use super::workspace::Workspace;
 use crate::archive::manifest::TableEntry;
 use crate::archive::naming::table_file_name;
+use crate::archive::schema::{SchemaEntry, SchemaWriter, SCHEMA_FILE, SCHEMA_FORMAT};
 use crate::archive::{Compression, Manifest, FORMAT_VERSION};
 use crate::connect::ConnectSettings;
+use crate::error::Failure;
+use crate::pg_tools::{self, Found, Need, Tool};
 
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
@@ -36,6 +41,10 @@ pub struct CreateOptions {
     pub mask_rules: Option<PathBuf>,
     /// How long to wait for a table lock before giving up (a long DDL in progress).
     pub lock_timeout: Duration,
+    /// Store the database's schema with pg_dump (`--no-schema` turns it off).
+    pub schema: bool,
+    /// `--pg-dump PATH`: the pg_dump to use instead of looking for one.
+    pub pg_dump: Option<PathBuf>,
     pub quiet: bool,
 }
 
@@ -49,6 +58,10 @@ pub struct CreateSummary {
     pub bytes: u64,
     pub seconds: f64,
     pub masked: bool,
+    /// Whether the database's schema is stored (false with `--no-schema`).
+    pub schema: bool,
+    /// What a person should know, also printed on stderr: a foreign key to a table left out.
+    pub warnings: Vec<String>,
 }
 
 pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Result<CreateSummary> {
@@ -61,14 +74,48 @@ pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Resu
     let settings = settings.with_application_name("palmdb backup");
     let snapshot = Snapshot::open(&settings, options.lock_timeout).await?;
     let facts = catalog::server_facts(&snapshot.client).await?;
-    let tables = catalog::tables(&snapshot.client, &options.selection).await?;
+    let pg_dump = match options.schema {
+        true => Some(find_pg_dump(options, &facts)?),
+        false => None,
+    };
+    let chosen = selection::select(&snapshot.client, &options.selection).await?;
+    let ancestors: Vec<((String, String), Vec<crate::archive::RelationName>)> = chosen
+        .tables
+        .iter()
+        .map(|t| (t.schema.clone(), t.name.clone()))
+        .zip(chosen.partition_of.iter().cloned())
+        .collect();
+    let tables = catalog::with_columns(&snapshot.client, chosen.tables.clone()).await?;
     let plans = tables
         .iter()
         .map(|t| table_copy::plan(t, rules.as_ref()))
         .collect::<Result<Vec<_>>>()?;
     snapshot.lock(&tables).await?;
-    let entries = copy_tables(&settings, &snapshot, &tables, &plans, &workspace, options).await?;
-    let sequences = catalog::sequences(&snapshot.client, &tables).await?;
+    let dump = async {
+        match &pg_dump {
+            Some(found) => dump_schema(
+                found,
+                &settings,
+                &snapshot,
+                &chosen.dump_filter,
+                workspace.path(),
+            )
+            .await
+            .map(Some),
+            None => Ok(None),
+        }
+    };
+    let copies = copy_tables(&settings, &snapshot, &tables, &plans, &workspace, options);
+    let (mut entries, schema) = tokio::try_join!(copies, dump)?;
+    for entry in &mut entries {
+        if let Some((_, chain)) = ancestors
+            .iter()
+            .find(|((schema, name), _)| *schema == entry.schema && *name == entry.name)
+        {
+            entry.partition_of = chain.clone();
+        }
+    }
+    let sequences = catalog::sequences(&snapshot.client, &chosen.sequences).await?;
     snapshot.finish().await?;
 
     let mut manifest = Manifest {
@@ -89,6 +136,8 @@ pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Resu
         total_bytes: entries.iter().map(|e| e.bytes).sum(),
         tables: entries,
         sequences,
+        schema,
+        materialized_views: chosen.materialized_views.clone(),
     };
     let path = workspace.publish(&mut manifest)?;
     Ok(CreateSummary {
@@ -99,6 +148,91 @@ pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Resu
         bytes: manifest.total_bytes,
         seconds: started.elapsed().as_secs_f64(),
         masked: manifest.masked,
+        schema: manifest.schema.is_some(),
+        warnings: chosen.warnings,
+    })
+}
+
+/// The pg_dump for this server: its own major version, else the newest newer one.
+fn find_pg_dump(options: &CreateOptions, facts: &catalog::ServerFacts) -> Result<Found> {
+    let major = pg_tools::server_major(facts.server_version_num);
+    pg_tools::find(&Need {
+        tool: Tool::PgDump,
+        explicit: options.pg_dump.as_deref(),
+        min_major: major,
+        preferred_major: major,
+        purpose: format!(
+            "store the schema of a PostgreSQL {} database",
+            facts.server_version
+        ),
+        alternative: Some("pass --no-schema to back up the rows without the schema"),
+    })
+}
+
+/// Runs `pg_dump --schema-only --format=custom` on the backup's snapshot, streaming its
+/// output into `schema.dump`. The snapshot's transaction stays open meanwhile (the caller
+/// commits it only after this returns), so the schema is the data's, to the transaction.
+async fn dump_schema(
+    found: &Found,
+    settings: &ConnectSettings,
+    snapshot: &Snapshot,
+    filter: &[String],
+    folder: &std::path::Path,
+) -> Result<SchemaEntry> {
+    use tokio::io::AsyncReadExt;
+    // Its own application_name, so a DBA can tell it from palmdb's connections.
+    let settings = settings.with_application_name("palmdb backup (pg_dump)");
+    let mut command = pg_tools::command(found, &settings);
+    command
+        .arg("--schema-only")
+        .arg("--format=custom")
+        .arg(format!("--snapshot={}", snapshot.id))
+        .arg(format!("--lock-wait-timeout={}", snapshot.lock_timeout_ms))
+        .args(filter)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    let mut child = command
+        .spawn()
+        .with_context(|| format!("cannot run {}", found.path.display()))?;
+    let mut stdout = child.stdout.take().expect("stdout is piped");
+    let mut stderr = child.stderr.take().expect("stderr is piped");
+    let errors = tokio::spawn(async move {
+        let mut text = Vec::new();
+        let _ = stderr.read_to_end(&mut text).await;
+        text
+    });
+    let mut writer = SchemaWriter::create(folder)?;
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = stdout
+            .read(&mut buffer)
+            .await
+            .context("cannot read pg_dump's output")?;
+        if n == 0 {
+            break;
+        }
+        writer.write(&buffer[..n])?;
+    }
+    let status = child.wait().await.context("pg_dump did not finish")?;
+    let errors = errors.await.unwrap_or_default();
+    if !status.success() {
+        return Err(Failure::operation(format!(
+            "pg_dump could not store the schema ({}): {}",
+            status,
+            pg_tools::stderr_tail(&errors)
+        ))
+        .with_hint("pass --no-schema to back up the rows without the schema")
+        .into());
+    }
+    let (bytes, sha256) = writer.finish()?;
+    Ok(SchemaEntry {
+        file: SCHEMA_FILE.to_string(),
+        bytes,
+        sha256,
+        format: SCHEMA_FORMAT.to_string(),
+        pg_dump_version: found.version.clone(),
+        pg_dump_major: found.major,
     })
 }
 

@@ -10,6 +10,7 @@ pub mod list;
 pub mod mask;
 pub mod progress;
 pub mod prune;
+pub mod selection;
 pub mod session;
 pub mod status;
 pub mod table_copy;

@@ -7,10 +7,13 @@ use tokio_postgres::Client;
 
 use crate::archive::text_format;
 
-/// Besides the text format: no timeout may cut a long COPY short.
+/// Besides the text format: no timeout may cut a long COPY short, and row-level security
+/// must never filter a table silently: with `row_security = off`, a table whose policies
+/// would hide rows from this role makes the COPY fail instead (as pg_dump does).
 const TIMEOUTS: &str = "
 SET statement_timeout = 0;
 SET idle_in_transaction_session_timeout = 0;
+SET row_security = off;
 ";
 
 /// Sets the output formats and turns off timeouts that would cut a long COPY short.

@@ -19,8 +19,9 @@ use super::catalog::Table;
 use super::mask::{self, MaskRules};
 use super::progress::human_bytes;
 use crate::archive::manifest::{MaskedColumn, TableEntry};
-use crate::archive::row_codec::RowEncoder;
+use crate::archive::row_codec::{CodecError, RowEncoder};
 use crate::archive::{Compression, TableWriter};
+use crate::error::Failure;
 use crate::sql_quote::quote_ident;
 
 /// Bytes of COPY data handed to the writer thread at once.
@@ -96,7 +97,7 @@ pub async fn copy_table(
     let reading = read_copy(client, &plan.sql, sender).await;
     // Always wait for the writer, so no thread touches the folder after this returns.
     let written = writing.await.context("the backup writer thread failed")?;
-    reading.with_context(|| format!("cannot read table {}", table.qualified_name()))?;
+    reading.map_err(|e| read_failure(table, e))?;
     let (rows, digest) = written?;
     bar.finish();
     Ok(TableEntry {
@@ -108,7 +109,30 @@ pub async fn copy_table(
         bytes: digest.bytes,
         sha256: digest.sha256,
         masked_columns: plan.masked_columns.clone(),
+        partition_of: Vec::new(),
     })
+}
+
+/// Why a table could not be read, in the user's words; row-level security gets its own.
+fn read_failure(table: &Table, err: anyhow::Error) -> anyhow::Error {
+    let hidden_by_policy = err
+        .chain()
+        .filter_map(|e| e.downcast_ref::<tokio_postgres::Error>())
+        .filter_map(|e| e.as_db_error())
+        .any(|db| db.code().code() == "42501" && db.message().contains("row-level security"));
+    if hidden_by_policy {
+        return Failure::operation(format!(
+            "cannot back up table {}: row-level security would hide some of its rows from \
+             the backup role, and a backup must hold every row",
+            table.qualified_name()
+        ))
+        .with_hint(
+            "back up as a role policies do not apply to: the table's owner (unless the table \
+             has FORCE ROW LEVEL SECURITY), a role with BYPASSRLS, or a superuser",
+        )
+        .into();
+    }
+    err.context(format!("cannot read table {}", table.qualified_name()))
 }
 
 /// Receives COPY data and sends it on in batches. Returns early (Ok) if the writer stopped:
@@ -118,7 +142,19 @@ async fn read_copy(client: &Client, sql: &str, sender: mpsc::Sender<Bytes>) -> R
     futures_util::pin_mut!(stream);
     let mut batch = BytesMut::with_capacity(BATCH_BYTES + 64 * 1024);
     while let Some(chunk) = stream.next().await {
-        batch.extend_from_slice(&chunk?);
+        let chunk = chunk?;
+        // A big row goes on as it is, without a copy: the backup then holds the largest row
+        // about once, not once per stage.
+        if chunk.len() >= BATCH_BYTES {
+            if !batch.is_empty() && sender.send(batch.split().freeze()).await.is_err() {
+                return Ok(());
+            }
+            if sender.send(chunk).await.is_err() {
+                return Ok(());
+            }
+            continue;
+        }
+        batch.extend_from_slice(&chunk);
         if batch.len() >= BATCH_BYTES {
             let full = batch.split().freeze();
             if sender.send(full).await.is_err() {
@@ -144,16 +180,10 @@ fn write_rows(
 ) -> Result<(u64, crate::archive::writer::FileDigest)> {
     let mut rows: u64 = 0;
     let mut input_bytes: u64 = 0;
-    // A row cut between two batches waits here for its end.
+    // A row cut between two batches waits here for its end (COPY sends one row per message
+    // and batches hold whole messages, so this stays empty in practice).
     let mut carry: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::with_capacity(OUTPUT_BYTES + 64 * 1024);
-    let encode = |row: &[u8], out: &mut Vec<u8>, rows: &mut u64| -> Result<()> {
-        encoder
-            .encode(row, out)
-            .with_context(|| format!("table {table}, row {}", *rows + 1))?;
-        *rows += 1;
-        Ok(())
-    };
     while let Some(batch) = receiver.blocking_recv() {
         input_bytes += batch.len() as u64;
         let mut rest: &[u8] = &batch;
@@ -161,8 +191,8 @@ fn write_rows(
             match rest.iter().position(|&b| b == b'\n') {
                 Some(end) => {
                     carry.extend_from_slice(&rest[..end]);
-                    encode(&carry, &mut out, &mut rows)?;
-                    carry.clear();
+                    encode_row(&encoder, &mut writer, &carry, &mut out, &mut rows, table)?;
+                    carry = Vec::new();
                     rest = &rest[end + 1..];
                 }
                 None => {
@@ -172,7 +202,14 @@ fn write_rows(
             }
         }
         while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-            encode(&rest[..end], &mut out, &mut rows)?;
+            encode_row(
+                &encoder,
+                &mut writer,
+                &rest[..end],
+                &mut out,
+                &mut rows,
+                table,
+            )?;
             rest = &rest[end + 1..];
             if out.len() >= OUTPUT_BYTES {
                 writer.write_all(&out)?;
@@ -190,4 +227,25 @@ fn write_rows(
     bar.set_position(rows);
     let digest = writer.finish()?;
     Ok((rows, digest))
+}
+
+/// Encodes one row; whatever its size, at most about OUTPUT_BYTES of JSON wait in `out`
+/// for the compressor.
+fn encode_row(
+    encoder: &RowEncoder,
+    writer: &mut TableWriter,
+    row: &[u8],
+    out: &mut Vec<u8>,
+    rows: &mut u64,
+    table: &str,
+) -> Result<()> {
+    encoder
+        .encode_spilling(row, out, OUTPUT_BYTES, &mut |bytes| {
+            writer
+                .write_all(bytes)
+                .map_err(|e| CodecError(format!("{e:#}")))
+        })
+        .with_context(|| format!("table {table}, row {}", *rows + 1))?;
+    *rows += 1;
+    Ok(())
 }

@@ -42,6 +42,15 @@ impl RowWriter {
         Ok(())
     }
 
+    /// Sends what the buffer holds once it is a full chunk, even in the middle of a row
+    /// (COPY data may be cut anywhere): a row of any size needs no bigger buffer.
+    pub fn flush_if_full(&mut self) -> Result<()> {
+        if self.buffer.len() >= CHUNK_BYTES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
     fn flush(&mut self) -> Result<()> {
         if self.buffer.is_empty() {
             return Ok(());

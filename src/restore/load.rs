@@ -1,11 +1,14 @@
-//! Loading tables in one transaction: lock them, check they are empty (or empty them with
-//! `--clean`), COPY each one in foreign-key order, move the owned sequences on, COMMIT.
-//! Any error, or the process dying, before COMMIT leaves the target exactly as it was.
+//! Loading tables in one transaction: create the tables from the backup's schema (when the
+//! target lacks them) or lock the existing ones and check they are empty (or empty them with
+//! `--clean`), switch user triggers off, COPY each table, add the indexes, constraints and
+//! triggers, set the sequences, recompute derived data, COMMIT. Any error, or the process
+//! dying, before COMMIT leaves the target exactly as it was.
 //!
-//! Nothing here needs a superuser: no `session_replication_role`, no disabled triggers.
-//! Foreign keys between restored tables and the tables' indexes are set aside for the load
-//! and put back before COMMIT (checked and built once, not row by row); other foreign keys
-//! are satisfied by the load order, DEFERRABLE ones are checked at COMMIT.
+//! Nothing here needs a superuser: no `session_replication_role`; triggers are disabled by
+//! name, as the tables' owner may. Into existing tables, foreign keys between restored tables
+//! and the tables' indexes are set aside for the load and put back before COMMIT (checked and
+//! built once, not row by row); other foreign keys are satisfied by the load order, DEFERRABLE
+//! ones are checked at COMMIT.
 
 use std::time::Instant;
 
@@ -14,10 +17,14 @@ use serde::Serialize;
 use tokio_postgres::{Client, GenericClient, Transaction};
 
 use super::copy_in::{self, RowCounter, RowWriter};
+use super::derived;
 use super::plan::TableToLoad;
 use super::progress::Progress;
-use super::sequences::{self, BackupSequence, SequenceFix};
+use super::schema::{self, Part, StoredSchema};
+use super::sequences::{self, BackupSequence, SequenceFix, Setting};
 use super::target;
+use super::triggers;
+use crate::archive::RelationName;
 use crate::error::{describe_pg_error, Failure};
 use crate::set_aside::{foreign_keys, indexes};
 
@@ -42,13 +49,32 @@ pub struct LoadedTable {
 pub struct Loaded {
     pub tables: Vec<LoadedTable>,
     pub sequences: Vec<SequenceFix>,
+    /// Derived tables recomputed and materialized views refreshed.
+    pub recomputed: Vec<String>,
 }
 
 pub struct LoadOptions<'a> {
     pub clean: bool,
     pub database: &'a str,
     pub progress: &'a Progress,
-    pub recorded_sequences: &'a [BackupSequence],
+    /// The sequences to set after the load.
+    pub sequences: &'a [BackupSequence],
+    /// Create the tables from the backup's schema first (the target lacks them).
+    pub schema: Option<&'a StoredSchema>,
+    /// Materialized views to refresh after the load.
+    pub materialized_views: &'a [RelationName],
+}
+
+/// Session settings of the load, transaction-local: the text format the rows are written in,
+/// no statement timeout, a bounded wait for locks.
+fn prelude() -> String {
+    format!(
+        "{}SET LOCAL lock_timeout = '{LOCK_WAIT}';
+         SET LOCAL statement_timeout = 0;
+         SET LOCAL idle_in_transaction_session_timeout = 0;
+         SET CONSTRAINTS ALL DEFERRED",
+        crate::archive::text_format::set_sql(true)
+    )
 }
 
 /// Loads `tables` (already in load order); `producer` gives each table's rows.
@@ -59,16 +85,28 @@ pub async fn load_all(
     options: &LoadOptions<'_>,
 ) -> Result<Loaded> {
     let transaction = client.transaction().await?;
-    transaction
-        .batch_execute(&format!(
-            "{}SET LOCAL lock_timeout = '{LOCK_WAIT}';
-             SET LOCAL statement_timeout = 0;
-             SET LOCAL idle_in_transaction_session_timeout = 0;
-             SET CONSTRAINTS ALL DEFERRED",
-            crate::archive::text_format::set_sql(true)
-        ))
+    transaction.batch_execute(&prelude()).await?;
+    if let Some(stored) = options.schema {
+        schema::apply(
+            &transaction,
+            &stored.pre_data,
+            &stored.settings,
+            Part::Before,
+        )
         .await?;
+        transaction.batch_execute(&prelude()).await?;
+        // The tables exist now: the same checks as for a prepared database.
+        let mut created = tables.to_vec();
+        target::check_tables(
+            &transaction,
+            &mut created,
+            target::MissingTables::Refuse,
+            options.database,
+        )
+        .await?;
+    }
     lock(&transaction, tables).await?;
+    let disabled = triggers::disable(&transaction, tables).await?;
     if options.clean {
         empty(&transaction, tables).await?;
     } else {
@@ -79,6 +117,8 @@ pub async fn load_all(
     let keys = foreign_keys::set_aside(&transaction, &names).await?;
     let built_later = indexes::set_aside(&transaction, &names).await?;
 
+    // Tables created or emptied in this transaction can be loaded frozen.
+    let freeze = options.clean || options.schema.is_some();
     let mut loaded = Vec::with_capacity(tables.len());
     for table in tables {
         let started = Instant::now();
@@ -96,7 +136,7 @@ pub async fn load_all(
         let mut on_chunk = |rows: u64| bar.set_position(rows);
         let rows = copy_in::load(
             &transaction,
-            &table.copy_sql(options.clean),
+            &table.copy_sql(freeze),
             &counter,
             &mut on_chunk,
             producer(table),
@@ -121,19 +161,28 @@ pub async fn load_all(
 
     indexes::put_back(&transaction, &built_later, NOTHING_RESTORED).await?;
     foreign_keys::put_back(&transaction, &keys, NOTHING_RESTORED).await?;
-
-    let mut fixes = Vec::new();
-    for table in tables {
-        fixes.extend(
-            sequences::move_past_restored(
-                &transaction,
-                &table.schema,
-                &table.name,
-                options.recorded_sequences,
-            )
-            .await?,
-        );
+    if let Some(stored) = options.schema {
+        schema::apply(
+            &transaction,
+            &stored.post_data,
+            &stored.settings,
+            Part::After,
+        )
+        .await?;
+        transaction.batch_execute(&prelude()).await?;
     }
+    triggers::enable(&transaction, &disabled).await?;
+
+    let setting = if options.schema.is_some() {
+        Setting::Exact
+    } else {
+        Setting::Forward
+    };
+    let fixes = sequences::restore(&transaction, options.sequences, tables, setting).await?;
+    let mut recomputed = derived::rebuild(&transaction, tables).await?;
+    recomputed.extend(
+        derived::refresh_materialized_views(&transaction, options.materialized_views).await?,
+    );
     transaction
         .commit()
         .await
@@ -141,6 +190,7 @@ pub async fn load_all(
     Ok(Loaded {
         tables: loaded,
         sequences: fixes,
+        recomputed,
     })
 }
 

@@ -1,11 +1,14 @@
 //! `palmdb restore`: load a backup into a database, losslessly and all or nothing.
 //!
 //! locate the backup → read its manifest → select tables → refuse a masked backup → check
-//! every file's SHA-256 → check the target (schema version, tables, columns) → order by
-//! foreign keys → one transaction: lock, refuse rows (or `--clean`), COPY each table
-//! streamed from its file, move sequences on → COMMIT.
+//! every file's SHA-256 → look at the target: none of the backup's tables (create them from
+//! the stored schema) or all of them (check schema version, columns, sequences) → order by
+//! foreign keys → one transaction: [schema before the rows], lock, refuse rows (or
+//! `--clean`), triggers off, COPY each table streamed from its file, [schema after the rows],
+//! triggers on, sequences, derived data → COMMIT.
 
 pub mod copy_in;
+pub mod derived;
 pub mod legacy;
 pub mod load;
 pub mod locate;
@@ -13,8 +16,10 @@ pub mod order;
 pub mod plan;
 pub mod progress;
 pub mod report;
+pub mod schema;
 pub mod sequences;
 pub mod target;
+pub mod triggers;
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;
@@ -25,10 +30,12 @@ use crate::archive::row_codec::RowDecoder;
 use crate::archive::{LineReader, Manifest};
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
+use crate::migrate::history::HISTORY_TABLE;
 use load::{LoadOptions, Producer};
 use plan::TableToLoad;
 use progress::Progress;
 use report::{RestoreReport, TableOutcome};
+use schema::SchemaOptions;
 use sequences::BackupSequence;
 use target::MissingTables;
 
@@ -45,7 +52,14 @@ pub struct RestoreOptions {
     pub dry_run: bool,
     /// Progress bars on a terminal.
     pub progress: bool,
+    /// How the stored schema becomes SQL (`--no-owner`, `--no-privileges`, `--pg-restore`).
+    pub schema: SchemaOptions,
 }
+
+/// Tables palmdb's migrations write in a database they prepare: a prepared target at the
+/// backup's schema version keeps its own (the versions were checked equal).
+const MIGRATION_BOOKKEEPING: &[(&str, &str)] =
+    &[("public", HISTORY_TABLE), ("palmdb", "schema_objects")];
 
 /// Runs `palmdb restore`.
 pub async fn restore(
@@ -66,7 +80,8 @@ pub async fn restore(
 }
 
 /// Restores an already located and read backup; `missing` says what to do with tables the
-/// target lacks (the restore test reports them instead of refusing).
+/// target lacks when the backup cannot create them (no stored schema): the restore test
+/// reports them instead of refusing.
 pub async fn restore_folder(
     settings: &ConnectSettings,
     folder: &Path,
@@ -83,12 +98,44 @@ pub async fn restore_folder(
         .connect()
         .await?;
     let database = settings.database().to_string();
-    target::check_schema_version(
+    let present = target::existing(&client, &tables).await?;
+    let create_schema =
+        present.is_empty() && options.tables.is_empty() && manifest.schema.is_some();
+    let mut left_out = Vec::new();
+    let mut kept = Vec::new();
+    let stored = if create_schema {
+        let entry = manifest.schema.as_ref().expect("checked above");
+        Some(schema::render(folder, entry, &options.schema).await?)
+    } else {
+        let target_version = target::schema_version(&client).await?;
+        target::check_schema_version(&database, target_version, manifest.schema_version)?;
+        if present.len() < tables.len() {
+            left_out =
+                refuse_missing(&mut tables, &present, manifest, options, missing, &database)?;
+        }
+        if target_version.is_some() {
+            tables.retain(|t| {
+                let bookkeeping = MIGRATION_BOOKKEEPING
+                    .iter()
+                    .any(|(s, n)| t.schema == *s && t.name == *n);
+                if bookkeeping {
+                    kept.push(t.display_name());
+                }
+                !bookkeeping
+            });
+        }
+        target::check_tables(&client, &mut tables, MissingTables::Refuse, &database).await?;
+        None
+    };
+    let sequences = sequences_to_set(
+        &client,
+        manifest,
+        &tables,
+        options,
+        stored.is_some(),
         &database,
-        target::schema_version(&client).await?,
-        manifest.schema_version,
-    )?;
-    let left_out = target::check_tables(&client, &mut tables, missing, &database).await?;
+    )
+    .await?;
     let keys = order::foreign_keys(&client).await?;
     let names: Vec<(String, String)> = tables
         .iter()
@@ -107,8 +154,12 @@ pub async fn restore_folder(
         options.clean,
     );
     report.not_restored = left_out;
+    report.kept_from_target = kept;
+    report.schema_created = stored.is_some();
     if options.dry_run {
-        dry_run(&client, &tables, options, &database).await?;
+        if stored.is_none() && !options.clean {
+            load::refuse_rows(&client, &tables, &database).await?;
+        }
         for table in &tables {
             report.tables.push(TableOutcome {
                 table: table.display_name(),
@@ -120,16 +171,6 @@ pub async fn restore_folder(
         return Ok(report);
     }
 
-    let recorded: Vec<BackupSequence> = manifest
-        .sequences
-        .iter()
-        .map(|s| BackupSequence {
-            schema: s.schema.clone(),
-            name: s.name.clone(),
-            last_value: s.last_value,
-            is_called: s.is_called,
-        })
-        .collect();
     let progress = Progress::new(options.progress);
     let codec = manifest.compression;
     let hashes: Vec<(String, String)> = manifest
@@ -137,6 +178,11 @@ pub async fn restore_folder(
         .iter()
         .map(|t| (t.qualified_name(), t.sha256.clone()))
         .collect();
+    let materialized_views = if options.tables.is_empty() {
+        manifest.materialized_views.clone()
+    } else {
+        Vec::new()
+    };
     let loaded = load::load_all(
         &mut client,
         &tables,
@@ -152,7 +198,9 @@ pub async fn restore_folder(
             clean: options.clean,
             database: &database,
             progress: &progress,
-            recorded_sequences: &recorded,
+            sequences: &sequences,
+            schema: stored.as_ref(),
+            materialized_views: &materialized_views,
         },
     )
     .await?;
@@ -164,8 +212,110 @@ pub async fn restore_folder(
         });
     }
     report.sequences = loaded.sequences;
+    report.recomputed = loaded.recomputed;
     report.finish(started);
     Ok(report)
+}
+
+/// Some of the backup's tables are missing and the backup cannot create them here: refuse,
+/// saying what to do (or, for the restore test of a backup without a schema, leave them out
+/// and return their names).
+fn refuse_missing(
+    tables: &mut Vec<TableToLoad>,
+    present: &[String],
+    manifest: &Manifest,
+    options: &RestoreOptions,
+    missing: MissingTables,
+    database: &str,
+) -> Result<Vec<String>> {
+    let absent: Vec<String> = tables
+        .iter()
+        .map(TableToLoad::display_name)
+        .filter(|n| !present.contains(n))
+        .collect();
+    if missing == MissingTables::Report && manifest.schema.is_none() {
+        tables.retain(|t| present.contains(&t.display_name()));
+        return Ok(absent);
+    }
+    let listed = absent.join(", ");
+    let failure = if manifest.schema.is_none() {
+        Failure::usage(format!(
+            "database {database} does not fit the backup: it lacks {listed}, and backup {} \
+             holds no schema to create them (taken with --no-schema, or by an older palmdb)",
+            manifest.id
+        ))
+        .with_hint(match manifest.schema_version {
+            Some(v) => format!(
+                "create them first: for palmdb's own tables, `palmdb migrate --target-version \
+                 {v}` on a new database"
+            ),
+            None => "create the tables first (with the same columns), then restore".to_string(),
+        })
+    } else if !options.tables.is_empty() {
+        Failure::usage(format!(
+            "database {database} lacks {listed}: --table loads into existing tables"
+        ))
+        .with_hint(
+            "restore the whole backup into a new, empty database to create every table from \
+             its schema, or create these tables first",
+        )
+    } else {
+        Failure::usage(format!(
+            "database {database} has some of the backup's tables but lacks {listed}: palmdb \
+             creates tables from the backup's schema only in a database that has none of them"
+        ))
+        .with_hint(
+            "restore into a new, empty database (createdb NEW; palmdb --database-url .../NEW \
+             restore ID), or create the missing tables first",
+        )
+    };
+    Err(failure.into())
+}
+
+/// The sequences to set after the load: all of the backup's for a whole restore, those tied
+/// to the restored tables for `--table`. Into existing tables, each must exist.
+async fn sequences_to_set(
+    client: &tokio_postgres::Client,
+    manifest: &Manifest,
+    tables: &[TableToLoad],
+    options: &RestoreOptions,
+    schema_created: bool,
+    database: &str,
+) -> Result<Vec<BackupSequence>> {
+    let mut wanted: Vec<BackupSequence> = manifest
+        .sequences
+        .iter()
+        .map(|s| BackupSequence {
+            schema: s.schema.clone(),
+            name: s.name.clone(),
+            last_value: s.last_value,
+            is_called: s.is_called,
+        })
+        .collect();
+    if schema_created {
+        return Ok(wanted);
+    }
+    if !options.tables.is_empty() {
+        let tied = sequences::tied_to(client, tables).await?;
+        wanted.retain(|s| {
+            tied.iter()
+                .any(|(schema, name)| *schema == s.schema && *name == s.name)
+        });
+    }
+    let missing = sequences::missing(client, &wanted).await?;
+    if !missing.is_empty() {
+        return Err(Failure::usage(format!(
+            "database {database} does not fit the backup: it lacks sequence{} {}",
+            if missing.len() == 1 { "" } else { "s" },
+            missing.join(", ")
+        ))
+        .with_hint(
+            "create them first (the backup records their values), or restore into a new, \
+             empty database, where the backup's schema creates them",
+        )
+        .into());
+    }
+    Ok(wanted)
 }
 
 /// Reads the manifest, refusing one that is missing, garbage or of an unknown format.
@@ -192,7 +342,10 @@ fn refuse_damaged_files(folder: &Path, manifest: &Manifest, tables: &[TableToLoa
                 .any(|t| t.schema == e.schema && t.name == e.name)
         })
         .collect();
-    let problems = crate::verify::files::check_hashes(folder, &entries);
+    let mut problems = crate::verify::files::check_hashes(folder, &entries);
+    if let Some(schema) = &manifest.schema {
+        problems.extend(crate::verify::files::check_schema_hash(folder, schema));
+    }
     if problems.is_empty() {
         return Ok(());
     }
@@ -219,11 +372,32 @@ fn file_rows(
     let decoder = RowDecoder::new(table.column_names());
     Box::new(move |writer| {
         let mut reader = LineReader::open(&path, codec)?;
-        while let Some(line) = reader.next_line()? {
-            decoder
-                .decode(line, writer.buffer())
-                .map_err(|e| anyhow!("{}: line {}: {e}", path.display(), reader.lines_read()))?;
-            writer.row_done()?;
+        loop {
+            // A line of any length streams through the decoder in pieces: the COPY data goes
+            // out in chunks, even in the middle of a row.
+            let mut line = decoder.line();
+            let read = reader.stream_line(|piece| {
+                line.feed(piece, writer.buffer())?;
+                writer.flush_if_full()
+            });
+            let read = read.and_then(|got| match got {
+                Some(_) => line
+                    .finish(writer.buffer())
+                    .map(|()| true)
+                    .map_err(Into::into),
+                None => Ok(false),
+            });
+            match read {
+                Ok(true) => writer.row_done()?,
+                Ok(false) => break,
+                Err(e) => {
+                    return Err(anyhow!(
+                        "{}: line {}: {e:#}",
+                        path.display(),
+                        reader.lines_read()
+                    ))
+                }
+            }
         }
         let digest = reader.finish()?;
         if digest.sha256 != sha256 {
@@ -234,17 +408,4 @@ fn file_rows(
         }
         Ok(())
     })
-}
-
-/// `--dry-run`: the checks a real run makes, and nothing else.
-async fn dry_run(
-    client: &tokio_postgres::Client,
-    tables: &[TableToLoad],
-    options: &RestoreOptions,
-    database: &str,
-) -> Result<()> {
-    if options.clean {
-        return Ok(());
-    }
-    load::refuse_rows(client, tables, database).await
 }

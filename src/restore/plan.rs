@@ -23,6 +23,9 @@ pub struct TableToLoad {
     pub schema: String,
     pub name: String,
     pub columns: Vec<ColumnToLoad>,
+    /// Columns generated in the source: not in the rows, and they must be generated in the
+    /// target too.
+    pub generated: Vec<String>,
     /// Rows the backup holds for it (the manifest's count).
     pub rows: u64,
     pub file: PathBuf,
@@ -39,6 +42,12 @@ impl TableToLoad {
                     name: c.name.clone(),
                     type_name: c.type_name.clone(),
                 })
+                .collect(),
+            generated: entry
+                .columns
+                .iter()
+                .filter(|c| c.generated)
+                .map(|c| c.name.clone())
                 .collect(),
             rows: entry.rows,
             file: folder.join(&entry.file),
@@ -77,20 +86,18 @@ impl TableToLoad {
     }
 }
 
-/// Whether `--table` value `wanted` names this table: `name` or `schema.name`.
-fn names_table(wanted: &str, schema: &str, name: &str) -> bool {
-    wanted == name || wanted == format!("{schema}.{name}")
+/// Whether `--table` value `wanted` (`name` or `schema.name`) names this table, or a
+/// partitioned table it is a partition of.
+fn names_table(wanted: &str, entry: &TableEntry) -> bool {
+    let is = |schema: &str, name: &str| wanted == name || wanted == format!("{schema}.{name}");
+    is(&entry.schema, &entry.name) || entry.partition_of.iter().any(|p| is(&p.schema, &p.name))
 }
 
 /// The manifest's tables, narrowed to `wanted` when it is not empty. A `--table` that names
 /// no table of the backup is an error, not a silent no-op.
 pub fn select(manifest: &Manifest, folder: &Path, wanted: &[String]) -> Result<Vec<TableToLoad>> {
     for w in wanted {
-        if !manifest
-            .tables
-            .iter()
-            .any(|t| names_table(w, &t.schema, &t.name))
-        {
+        if !manifest.tables.iter().any(|t| names_table(w, t)) {
             let known: Vec<String> = manifest.tables.iter().map(|t| t.qualified_name()).collect();
             return Err(
                 Failure::usage(format!("backup {} has no table \"{w}\"", manifest.id))
@@ -102,7 +109,7 @@ pub fn select(manifest: &Manifest, folder: &Path, wanted: &[String]) -> Result<V
     Ok(manifest
         .tables
         .iter()
-        .filter(|t| wanted.is_empty() || wanted.iter().any(|w| names_table(w, &t.schema, &t.name)))
+        .filter(|t| wanted.is_empty() || wanted.iter().any(|w| names_table(w, t)))
         .map(|t| TableToLoad::from_entry(folder, t))
         .collect())
 }
@@ -132,6 +139,7 @@ mod tests {
                     type_name: "text".into(),
                 },
             ],
+            generated: vec![],
             rows: 0,
             file: PathBuf::from("f"),
         };

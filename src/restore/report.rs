@@ -26,6 +26,13 @@ pub struct RestoreReport {
     pub tables: Vec<TableOutcome>,
     /// Tables of the backup the target lacks, left out (restore test only).
     pub not_restored: Vec<String>,
+    /// Whether the tables were created from the backup's schema (the target had none).
+    pub schema_created: bool,
+    /// Migration bookkeeping of the backup not loaded: the prepared target keeps its own,
+    /// written by `palmdb migrate` at the same schema version.
+    pub kept_from_target: Vec<String>,
+    /// Derived tables recomputed and materialized views refreshed after the load.
+    pub recomputed: Vec<String>,
     pub sequences: Vec<SequenceFix>,
     pub rows: u64,
     pub seconds: f64,
@@ -41,6 +48,9 @@ impl RestoreReport {
             clean,
             tables: Vec::new(),
             not_restored: Vec::new(),
+            schema_created: false,
+            kept_from_target: Vec::new(),
+            recomputed: Vec::new(),
             sequences: Vec::new(),
             rows: 0,
             seconds: 0.0,
@@ -75,6 +85,21 @@ impl RestoreReport {
                     table.table, table.rows, table.seconds
                 ));
             }
+        }
+        if self.schema_created {
+            out.push_str(if self.dry_run {
+                "the tables would be created from the backup's schema (the database has none of them)\n"
+            } else {
+                "created the tables from the backup's schema (types, tables and sequences before the rows; indexes, constraints and triggers after)\n"
+            });
+        }
+        for table in &self.kept_from_target {
+            out.push_str(&format!(
+                "kept {table} as palmdb migrate wrote it (same schema version)\n"
+            ));
+        }
+        for table in &self.recomputed {
+            out.push_str(&format!("recomputed {table} from the restored rows\n"));
         }
         for table in &self.not_restored {
             out.push_str(&format!(

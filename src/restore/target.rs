@@ -111,8 +111,21 @@ pub fn incompatibilities(table: &TableToLoad, target: &[TargetColumn]) -> Vec<St
             Some(_) => {}
         }
     }
+    for name in &table.generated {
+        match target.iter().find(|t| t.name == *name) {
+            None => problems.push(format!(
+                "column {name} (generated in the backup) is missing"
+            )),
+            Some(t) if !t.generated => problems.push(format!(
+                "column {name} is generated in the backup but not in the target (it would \
+                 load as NULL or its default instead of the computed value)"
+            )),
+            Some(_) => {}
+        }
+    }
     for t in target {
-        let in_backup = table.columns.iter().any(|c| c.name == t.name);
+        let in_backup =
+            table.columns.iter().any(|c| c.name == t.name) || table.generated.contains(&t.name);
         if t.required && !in_backup {
             problems.push(format!(
                 "column {} is NOT NULL without a default in the target and not in the backup",
@@ -134,6 +147,34 @@ pub async fn has_rows(client: &impl GenericClient, qualified: &str) -> Result<bo
     Ok(client.query_one(&sql, &[]).await?.get("has_rows"))
 }
 
+/// Which of `tables` exist in the target (as tables or partitioned tables), by display name.
+pub async fn existing(client: &impl GenericClient, tables: &[TableToLoad]) -> Result<Vec<String>> {
+    let schemas: Vec<&str> = tables.iter().map(|t| t.schema.as_str()).collect();
+    let names: Vec<&str> = tables.iter().map(|t| t.name.as_str()).collect();
+    let rows = client
+        .query(
+            "SELECT n.nspname::text AS schema_name, c.relname::text AS table_name
+             FROM pg_catalog.pg_class AS c
+             JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p')
+               AND (n.nspname::text, c.relname::text) IN (
+                   SELECT * FROM unnest($1::text[], $2::text[]))",
+            &[&schemas, &names],
+        )
+        .await
+        .context("cannot look for the backup's tables in the target")?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            format!(
+                "{}.{}",
+                r.get::<_, String>("schema_name"),
+                r.get::<_, String>("table_name")
+            )
+        })
+        .collect())
+}
+
 /// What to do with a backup table the target lacks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum MissingTables {
@@ -146,7 +187,7 @@ pub enum MissingTables {
 /// Checks that every table exists in the target with compatible columns. Returns the tables
 /// left out (with `MissingTables::Report`); fails naming every problem otherwise.
 pub async fn check_tables(
-    client: &Client,
+    client: &impl GenericClient,
     tables: &mut Vec<TableToLoad>,
     missing: MissingTables,
     database: &str,
@@ -238,6 +279,7 @@ mod tests {
                     type_name: t.to_string(),
                 })
                 .collect(),
+            generated: vec![],
             rows: 0,
             file: "f".into(),
         }

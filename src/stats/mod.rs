@@ -5,7 +5,7 @@
 
 pub mod orders;
 mod sql_error;
-mod table;
+pub mod table;
 pub mod user;
 
 pub use orders::{orders_by_status, OrdersPage, OrdersQuery};

@@ -47,8 +47,10 @@ pub async fn restored(client: &Client, entry: &TableEntry) -> Result<Content> {
         .iter()
         .map(|(name, _)| format!("t.{}", quote_ident(name)))
         .collect();
+    // ONLY: an inheritance parent's own rows, as the backup holds them (its children are
+    // tables of their own in the backup).
     let from = format!(
-        "{}.{} AS t",
+        "ONLY {}.{} AS t",
         quote_ident(&entry.schema),
         quote_ident(&entry.name)
     );

@@ -10,7 +10,12 @@ use sha2::{Digest, Sha256};
 
 use crate::archive::compression::Codec;
 use crate::archive::row_codec::RowDecoder;
+use crate::archive::schema::{self, SchemaEntry};
 use crate::archive::{LineReader, TableEntry};
+
+/// What the decoder may write for one piece of a line (a piece is at most the reader's buffer,
+/// and COPY escaping at most doubles it).
+const SCRATCH_BYTES: usize = 1024 * 1024;
 
 /// How many line problems are named per file before the rest are only counted.
 const LINE_PROBLEMS_SHOWN: usize = 3;
@@ -43,13 +48,32 @@ pub fn check_file(folder: &Path, codec: Codec, entry: &TableEntry) -> FileCheck 
         return check;
     }
     let decoder = RowDecoder::new(entry.row_columns().map(|c| c.name.clone()).collect());
-    let mut scratch = Vec::with_capacity(4096);
+    let mut scratch = Vec::with_capacity(SCRATCH_BYTES);
     let mut bad_lines = 0u64;
     let read = (|| -> anyhow::Result<_> {
         let mut reader = LineReader::open(&path, codec)?;
-        while let Some(line) = reader.next_line()? {
-            scratch.clear();
-            if let Err(e) = decoder.decode(line, &mut scratch) {
+        loop {
+            // Each line streams through the decoder, whatever its length; what the decoder
+            // writes is only checked, then dropped.
+            let mut line = decoder.line();
+            let mut problem = None;
+            let got = reader.stream_line(|piece| {
+                if problem.is_none() {
+                    if let Err(e) = line.feed(piece, &mut scratch) {
+                        problem = Some(e);
+                    }
+                    scratch.clear();
+                }
+                Ok(())
+            })?;
+            if got.is_none() {
+                break;
+            }
+            if problem.is_none() {
+                problem = line.finish(&mut scratch).err();
+                scratch.clear();
+            }
+            if let Some(e) = problem {
                 bad_lines += 1;
                 if bad_lines as usize <= LINE_PROBLEMS_SHOWN {
                     check
@@ -119,6 +143,47 @@ pub fn sha256_of(path: &Path) -> std::io::Result<(u64, String)> {
         bytes += n as u64;
     }
     Ok((bytes, hex::encode(hasher.finalize())))
+}
+
+/// Checks the stored schema (format 2): size and SHA-256 against the manifest, and that it
+/// is a custom-format pg_dump archive.
+pub fn check_schema(folder: &Path, entry: &SchemaEntry) -> FileCheck {
+    let mut check = FileCheck {
+        table: "(the database schema)".to_string(),
+        file: entry.file.clone(),
+        ok: false,
+        rows: 0,
+        expected_rows: 0,
+        problems: check_schema_hash(folder, entry),
+    };
+    if check.problems.is_empty() {
+        match schema::looks_like_archive(folder, entry) {
+            Ok(true) => {}
+            Ok(false) => check
+                .problems
+                .push("it is not a pg_dump custom-format archive".to_string()),
+            Err(e) => check.problems.push(format!("{e:#}")),
+        }
+    }
+    check.ok = check.problems.is_empty();
+    check
+}
+
+/// The stored schema's size and SHA-256 against the manifest; the problems, if any.
+pub fn check_schema_hash(folder: &Path, entry: &SchemaEntry) -> Vec<String> {
+    match sha256_of(&folder.join(&entry.file)) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            vec![format!("{}: the file is missing", entry.file)]
+        }
+        Err(e) => vec![format!("{}: cannot read it: {e}", entry.file)],
+        Ok((bytes, sha)) if bytes != entry.bytes || sha != entry.sha256 => {
+            vec![format!(
+                "{}: SHA-256 does not match the manifest",
+                entry.file
+            )]
+        }
+        Ok(_) => Vec::new(),
+    }
 }
 
 /// Only the hashes and sizes, without decompressing: what `restore` checks before it touches

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use crate::archive::manifest::{REQUIRED_FIELDS, REQUIRED_TABLE_FIELDS};
+use crate::archive::manifest::{REQUIRED_FIELDS, REQUIRED_FIELDS_SINCE_2, REQUIRED_TABLE_FIELDS};
 use crate::archive::naming::MANIFEST_FILE;
 use crate::archive::{Manifest, FORMAT_VERSION};
 
@@ -37,8 +37,15 @@ pub fn check(folder: &Path) -> Result<Manifest, Vec<String>> {
         Some(_) => {}
     }
 
+    let version = object["format_version"].as_u64().unwrap_or(0);
+    let since_2: &[&str] = if version >= 2 {
+        REQUIRED_FIELDS_SINCE_2
+    } else {
+        &[]
+    };
     let mut problems: Vec<String> = REQUIRED_FIELDS
         .iter()
+        .chain(since_2)
         .filter(|f| !object.contains_key(**f))
         .map(|f| format!("{MANIFEST_FILE} lacks the field {f}"))
         .collect();
@@ -71,11 +78,22 @@ pub fn check(folder: &Path) -> Result<Manifest, Vec<String>> {
                 table.file
             ));
         }
-        if table.sha256.len() != 64 || !table.sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if !is_sha256(&table.sha256) {
             problems.push(format!(
                 "{MANIFEST_FILE}: table {} has no valid sha256",
                 table.qualified_name()
             ));
+        }
+    }
+    if let Some(schema) = &manifest.schema {
+        if !is_plain_file_name(&schema.file) {
+            problems.push(format!(
+                "{MANIFEST_FILE}: the schema names the file \"{}\", outside the backup folder",
+                schema.file
+            ));
+        }
+        if !is_sha256(&schema.sha256) {
+            problems.push(format!("{MANIFEST_FILE}: the schema has no valid sha256"));
         }
     }
     let rows: u64 = manifest.tables.iter().map(|t| t.rows).sum();
@@ -90,6 +108,10 @@ pub fn check(folder: &Path) -> Result<Manifest, Vec<String>> {
     } else {
         Err(problems)
     }
+}
+
+fn is_sha256(text: &str) -> bool {
+    text.len() == 64 && text.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
 /// A manifest may only name files directly inside its folder.

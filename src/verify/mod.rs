@@ -27,6 +27,8 @@ pub struct VerifyOptions {
     pub restore_test: bool,
     /// Progress bars on a terminal (restore test only).
     pub progress: bool,
+    /// `--pg-restore PATH` for the restore test.
+    pub pg_restore: Option<PathBuf>,
 }
 
 /// Runs `palmdb backup verify`. Problems with the backup are in the report (FAILED, exit 2);
@@ -37,7 +39,14 @@ pub async fn verify(settings: &ConnectSettings, options: &VerifyOptions) -> Resu
     let mut report = tokio::task::spawn_blocking(move || check_folder(&checked_folder)).await?;
     if options.restore_test && report.ok() {
         if let Ok(manifest) = manifest_check::check(&folder) {
-            let test = restore_test::run(settings, &folder, &manifest, options.progress).await?;
+            let test = restore_test::run(
+                settings,
+                &folder,
+                &manifest,
+                options.progress,
+                options.pg_restore.clone(),
+            )
+            .await?;
             report.restore_test = Some(test);
         }
     }
@@ -62,6 +71,10 @@ pub fn check_folder(folder: &std::path::Path) -> VerifyReport {
                     .files
                     .push(files::check_file(folder, manifest.compression, entry));
             }
+            report.schema = manifest
+                .schema
+                .as_ref()
+                .map(|entry| files::check_schema(folder, entry));
             report.rows = manifest.total_rows;
             report.bytes = manifest.total_bytes;
         }

@@ -19,6 +19,8 @@ pub struct VerifyReport {
     /// What is wrong with `manifest.json` itself; the files are not checked when non-empty.
     pub manifest_problems: Vec<String>,
     pub files: Vec<FileCheck>,
+    /// The stored schema (format 2); `None` when the backup holds none.
+    pub schema: Option<FileCheck>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub restore_test: Option<RestoreTestReport>,
 }
@@ -35,13 +37,16 @@ impl VerifyReport {
             bytes: 0,
             manifest_problems: Vec::new(),
             files: Vec::new(),
+            schema: None,
             restore_test: None,
         }
     }
 
     /// The manifest and every file are fine (the restore test aside).
     pub fn ok(&self) -> bool {
-        self.manifest_problems.is_empty() && self.files.iter().all(|f| f.ok)
+        self.manifest_problems.is_empty()
+            && self.files.iter().all(|f| f.ok)
+            && self.schema.as_ref().is_none_or(|s| s.ok)
     }
 
     /// Sets `status` from the checks; call before printing.
@@ -62,13 +67,18 @@ impl VerifyReport {
         let mut out = String::new();
         if self.status == "ok" {
             out.push_str(&format!(
-                "OK: backup {} ({} tables, {} rows, {} bytes{}): every file matches its SHA-256, \
+                "OK: backup {} ({} tables, {} rows, {} bytes{}{}): every file matches its SHA-256, \
                  every line is a valid row, row counts match\n",
                 self.backup,
                 self.files.len(),
                 self.rows,
                 self.bytes,
-                if self.masked { ", masked" } else { "" }
+                if self.masked { ", masked" } else { "" },
+                if self.schema.is_some() {
+                    ", schema stored"
+                } else {
+                    ", no schema stored"
+                }
             ));
         } else {
             out.push_str(&format!("FAILED: backup {} ({})\n", self.backup, self.path));
@@ -76,7 +86,7 @@ impl VerifyReport {
         for problem in &self.manifest_problems {
             out.push_str(&format!("  manifest.json: {problem}\n"));
         }
-        for file in self.files.iter().filter(|f| !f.ok) {
+        for file in self.files.iter().chain(&self.schema).filter(|f| !f.ok) {
             out.push_str(&format!(
                 "  {} ({}): {}\n",
                 file.file,

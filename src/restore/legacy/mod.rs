@@ -15,7 +15,7 @@ use super::load::{self, LoadOptions, Producer};
 use super::plan::{ColumnToLoad, TableToLoad};
 use super::progress::Progress;
 use super::report::{RestoreReport, TableOutcome};
-use super::{order, target};
+use super::{order, sequences, target};
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
 use document::ScannedTable;
@@ -112,6 +112,9 @@ pub async fn restore_legacy(
 
     let progress = Progress::new(options.progress);
     let file = options.file.clone();
+    // The export records no sequence values: the owned ones move past the imported rows.
+    let tied = sequences::tied_to(&client, &tables).await?;
+    let current = sequences::current(&client, &tied).await?;
     let loaded = load::load_all(
         &mut client,
         &tables,
@@ -127,7 +130,9 @@ pub async fn restore_legacy(
             clean: options.clean,
             database: &database,
             progress: &progress,
-            recorded_sequences: &[],
+            sequences: &current,
+            schema: None,
+            materialized_views: &[],
         },
     )
     .await?;
@@ -236,6 +241,7 @@ async fn map_table(
             schema: LEGACY_SCHEMA.to_string(),
             name: table.name.clone(),
             columns: to_load,
+            generated: Vec::new(),
             rows: table.rows,
             file: file.to_path_buf(),
         },
