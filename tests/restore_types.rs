@@ -197,20 +197,19 @@ fn every_type_round_trips_exactly() {
             .await
             .unwrap();
         let manifest = palmdb::archive::Manifest::read(&checked).unwrap();
+        let backup = palmdb::archive::repository::Repository::folder(checked.parent().unwrap())
+            .locate(checked.to_str().unwrap())
+            .unwrap();
+        let files = palmdb::archive::backup_files::BackupFiles::new(backup, &manifest, None);
         let mut mismatches = Vec::new();
         for entry in &manifest.tables {
             // The prepared target keeps its own migration bookkeeping (not loaded).
             if ["refinery_schema_history", "schema_objects"].contains(&entry.name.as_str()) {
                 continue;
             }
-            let from_files = palmdb::verify::checksum::backup(
-                &mut client,
-                &checked,
-                manifest.compression,
-                entry,
-            )
-            .await
-            .unwrap();
+            let from_files = palmdb::verify::checksum::backup(&mut client, &files, entry)
+                .await
+                .unwrap();
             let restored = palmdb::verify::checksum::restored(&client, entry)
                 .await
                 .unwrap();

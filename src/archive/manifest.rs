@@ -10,13 +10,22 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::compression::Codec;
+use super::encryption::EncryptionEntry;
 use super::naming::MANIFEST_FILE;
 use super::schema::SchemaEntry;
 use super::writer::{create_private_file, sync_dir};
 
 /// The version of the backup folder format. Readers refuse a manifest with a newer one and
-/// read every older one. 2 added the stored schema (`schema`, see [`super::schema`]).
-pub const FORMAT_VERSION: u32 = 2;
+/// read every older one. 2 added the stored schema (`schema`, see [`super::schema`]); 3 the
+/// encryption of the files (`encryption`, see [`super::encryption`]).
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The format an unencrypted backup is written in: readers of format 2 read it.
+pub const UNENCRYPTED_FORMAT_VERSION: u32 = 2;
+
+/// The oldest format that can say a backup is encrypted: a reader that does not know
+/// encryption refuses it by its version, instead of failing on ciphertext.
+pub const ENCRYPTED_FORMAT_VERSION: u32 = 3;
 
 /// Fields every manifest must have (DESIGN.md, "Backup folder").
 pub const REQUIRED_FIELDS: &[&str] = &[
@@ -77,6 +86,9 @@ pub struct Manifest {
     /// empty, and restore refreshes them once the tables are loaded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub materialized_views: Vec<RelationName>,
+    /// How the files are encrypted (format 3), `None` when they are not. Public keys only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionEntry>,
     pub total_rows: u64,
     /// Sum of the table files' sizes on disk.
     pub total_bytes: u64,
@@ -245,6 +257,7 @@ mod tests {
                 pg_dump_major: 15,
             }),
             materialized_views: vec![],
+            encryption: None,
             total_rows: 2,
             total_bytes: 10,
         }

@@ -6,8 +6,10 @@
 //! This module knows no database. `backup` writes with it; `restore` and `verify` read with it.
 //! The format is described for people in `docs/backup-format.md`.
 
+pub mod backup_files;
 pub mod compression;
 pub mod encryption;
+pub mod integrity;
 pub mod manifest;
 pub mod naming;
 pub mod reader;

@@ -22,7 +22,6 @@ pub mod state;
 pub mod tokens;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -46,7 +45,7 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     pub tokens: TokenSources,
     pub metrics_public: bool,
-    pub backup_dir: PathBuf,
+    pub repos: Vec<crate::archive::repository::Repository>,
     pub max_age: Duration,
     pub pool_size: usize,
     pub db_timeout: Duration,
@@ -65,7 +64,7 @@ pub async fn serve(settings: &ConnectSettings, options: ServeOptions) -> Result<
         pool,
         health: Cached::new(options.cache_ttl),
         backups: Cached::new(options.cache_ttl),
-        backup_dir: options.backup_dir.clone(),
+        repos: options.repos.clone(),
         max_age: options.max_age,
         prune_lock: Mutex::new(()),
         started: Instant::now(),

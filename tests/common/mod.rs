@@ -165,6 +165,17 @@ pub fn palmdb_command(args: &[&str]) -> Command {
         "PGSSLROOTCERT",
         "BACKUP_DIR",
         "PALMDB_ADMIN_TOKEN",
+        "PALMDB_REPO",
+        "PALMDB_AGE_RECIPIENTS",
+        "PALMDB_AGE_IDENTITY",
+        "PALMDB_STORE_RETRY_TIMEOUT",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ALLOW_HTTP",
     ] {
         cmd.env_remove(var);
     }

@@ -20,7 +20,7 @@ use super::{Backup, FileSink, FileSource, Place, Store, Unfinished};
 use crate::archive::naming::{
     backup_id, is_backup_id, is_partial_name, partial_name, MANIFEST_FILE, PARTIAL_PREFIX,
 };
-use crate::archive::writer::{create_private_dir, create_private_file, sync_dir};
+use crate::archive::writer::{create_private_dir, create_private_file, sync_dir, PrivateFile};
 use crate::archive::Manifest;
 use crate::error::Failure;
 
@@ -159,9 +159,10 @@ impl LocalRepo {
         fs::remove_dir_all(&doomed).with_context(|| format!("cannot delete {}", folder.display()))
     }
 
-    /// `.partial-*` folders (real folders, not symlinks) that no process is writing: unlocked
-    /// and not touched for `grace` (at least a minute: a backup may be starting).
-    pub fn abandoned(&self, grace: Duration) -> Result<Vec<Unfinished>> {
+    /// `.partial-*` folders (real folders, not symlinks) that no process is writing: their
+    /// lock is free (it dies with its process, so no grace is needed beyond a minute for a
+    /// backup that is starting).
+    pub fn abandoned(&self) -> Result<Vec<Unfinished>> {
         let entries = match fs::read_dir(&self.root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -169,7 +170,6 @@ impl LocalRepo {
                 return Err(e).with_context(|| format!("cannot read {}", self.root.display()))
             }
         };
-        let min_age = grace.max(PARTIAL_MIN_AGE);
         let mut stale = Vec::new();
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot read {}", self.root.display()))?;
@@ -186,7 +186,7 @@ impl LocalRepo {
             let age = modified
                 .and_then(|m| SystemTime::now().duration_since(m).ok())
                 .unwrap_or_default();
-            if age < min_age {
+            if age < PARTIAL_MIN_AGE {
                 continue;
             }
             let Ok(folder) = File::open(entry.path()) else {
@@ -214,9 +214,50 @@ impl LocalRepo {
     }
 }
 
-/// The strict check of a folder's manifest.
+/// Longest a manifest may be: about 1 KB per table, so far more than any backup needs.
+const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
+
+/// The strict check of a folder's manifest (a regular file, not through a symlink).
 pub fn check_manifest(folder: &Path) -> Result<Manifest, Vec<String>> {
-    crate::verify::manifest_check::check(folder)
+    use std::io::Read;
+    let path = folder.join(MANIFEST_FILE);
+    let mut text = Vec::new();
+    let read = open_file(&path).and_then(|file| {
+        file.take(MAX_MANIFEST_BYTES + 1)
+            .read_to_end(&mut text)
+            .map(|_| ())
+    });
+    match read {
+        Ok(()) if text.len() as u64 > MAX_MANIFEST_BYTES => {
+            return Err(vec![format!(
+                "{MANIFEST_FILE} is larger than {MAX_MANIFEST_BYTES} bytes"
+            )])
+        }
+        Ok(()) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            return Err(vec![format!("{MANIFEST_FILE} is missing")])
+        }
+        Err(e) => return Err(vec![format!("cannot read {MANIFEST_FILE}: {e}")]),
+    }
+    let name = folder.file_name().and_then(|n| n.to_str());
+    super::manifest_check::parse(&text, name)
+}
+
+/// The regular files directly in a backup folder, with their sizes.
+pub fn file_sizes(folder: &Path) -> Result<std::collections::HashMap<String, u64>> {
+    let mut sizes = std::collections::HashMap::new();
+    for entry in
+        fs::read_dir(folder).with_context(|| format!("cannot read {}", folder.display()))?
+    {
+        let entry = entry.with_context(|| format!("cannot read {}", folder.display()))?;
+        let Ok(meta) = entry.path().symlink_metadata() else {
+            continue;
+        };
+        if let (true, Some(name)) = (meta.is_file(), entry.file_name().to_str()) {
+            sizes.insert(name.to_string(), meta.len());
+        }
+    }
+    Ok(sizes)
 }
 
 /// Whether `folder` is a real folder (not a symlink) with a manifest file in it.
@@ -262,9 +303,7 @@ impl LocalNew {
     }
 
     pub fn create_file(&self, file: &str) -> Result<Box<dyn FileSink>> {
-        let path = self.partial.join(file);
-        let file = create_private_file(&path)?;
-        Ok(Box::new(LocalSink { file, path }))
+        Ok(Box::new(PrivateFile::create(&self.partial.join(file))?))
     }
 
     /// Writes the manifest, syncs, and renames the folder to its final name: the first free
@@ -327,33 +366,6 @@ impl Drop for LocalNew {
                 tracing::warn!("cannot remove {}: {e}", self.partial.display());
             }
         }
-    }
-}
-
-/// A file in a partial folder: synced on `finish`.
-struct LocalSink {
-    file: File,
-    path: PathBuf,
-}
-
-impl Write for LocalSink {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.file.write(buf)
-    }
-    fn flush(&mut self) -> io::Result<()> {
-        self.file.flush()
-    }
-}
-
-impl FileSink for LocalSink {
-    fn finish(mut self: Box<Self>) -> io::Result<()> {
-        self.file.flush()?;
-        self.file.sync_all().map_err(|e| {
-            io::Error::new(
-                e.kind(),
-                format!("cannot sync {}: {e}", self.path.display()),
-            )
-        })
     }
 }
 

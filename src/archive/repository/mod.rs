@@ -173,13 +173,14 @@ impl Repository {
         Ok(names.into_iter().map(|name| self.backup(&name)).collect())
     }
 
-    /// Every published backup, newest first, with the verdict of the strict check.
+    /// Every published backup, newest first, with its verdict: the manifest's strict check,
+    /// then every file it lists present with its size.
     pub fn checked_backups(&self) -> Result<Vec<CheckedBackup>> {
         Ok(self
             .backups()?
             .into_iter()
             .map(|backup| {
-                let verdict = backup.manifest();
+                let verdict = backup.check();
                 (backup, verdict)
             })
             .collect())
@@ -278,11 +279,11 @@ impl Repository {
         }
     }
 
-    /// Unfinished backups whose writer is gone: killed, or failed without cleaning up, and
-    /// silent for longer than `grace`.
+    /// Unfinished backups whose writer is gone: killed, or failed without cleaning up. In a
+    /// folder the writer's lock tells; on a store, a lease silent for longer than `grace`.
     pub fn abandoned(&self, grace: Duration) -> Result<Vec<Unfinished>> {
         match &self.store {
-            Store::Local(repo) => repo.abandoned(grace),
+            Store::Local(repo) => repo.abandoned(),
             Store::Object(repo) => repo.abandoned(grace),
         }
     }
@@ -317,6 +318,13 @@ impl Backup {
         }
     }
 
+    /// The repository it is in.
+    pub fn repository(&self) -> Repository {
+        Repository {
+            store: self.store.clone(),
+        }
+    }
+
     /// The local folder of the backup, for a local repository.
     pub fn folder(&self) -> Option<&std::path::Path> {
         match &self.place {
@@ -331,6 +339,39 @@ impl Backup {
             (_, Place::Folder(folder)) => local::check_manifest(folder),
             (Store::Object(repo), Place::Prefix(prefix)) => repo.check_manifest(prefix, &self.name),
             _ => unreachable!("a backup belongs to the repository it came from"),
+        }
+    }
+
+    /// The manifest after the strict check, and every file it lists present with the size it
+    /// records: what `list`, `status` and `prune` call a valid backup. (The files' SHA-256 is
+    /// `verify`'s and `restore`'s to check: it means reading them whole.)
+    pub fn check(&self) -> Result<Manifest, Vec<String>> {
+        let manifest = self.manifest()?;
+        let sizes = match (&self.store, &self.place) {
+            (_, Place::Folder(folder)) => local::file_sizes(folder),
+            (Store::Object(repo), Place::Prefix(prefix)) => repo.file_sizes(prefix),
+            _ => unreachable!("a backup belongs to the repository it came from"),
+        }
+        .map_err(|e| vec![crate::error::one_line(&e)])?;
+        let listed = manifest
+            .tables
+            .iter()
+            .map(|t| (&t.file, t.bytes))
+            .chain(manifest.schema.iter().map(|s| (&s.file, s.bytes)));
+        let mut problems = Vec::new();
+        for (file, bytes) in listed {
+            match sizes.get(file.as_str()) {
+                None => problems.push(format!("{file} is missing")),
+                Some(&size) if size != bytes => problems.push(format!(
+                    "{file} holds {size} bytes, the manifest says {bytes}"
+                )),
+                Some(_) => {}
+            }
+        }
+        if problems.is_empty() {
+            Ok(manifest)
+        } else {
+            Err(problems)
         }
     }
 
@@ -354,7 +395,8 @@ impl Backup {
         }
     }
 
-    fn is_published(&self) -> Result<bool> {
+    /// Whether it is published (its manifest exists), valid or not.
+    pub fn is_published(&self) -> Result<bool> {
         match (&self.store, &self.place) {
             (_, Place::Folder(folder)) => Ok(local::is_backup_folder(folder)),
             (Store::Object(repo), Place::Prefix(prefix)) => repo.is_published(prefix),

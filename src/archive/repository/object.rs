@@ -189,6 +189,26 @@ impl ObjectRepo {
             .collect())
     }
 
+    /// The objects directly under a backup's prefix, with their sizes.
+    pub fn file_sizes(&self, prefix: &Path) -> Result<std::collections::HashMap<String, u64>> {
+        let s3 = self.s3.clone();
+        let under = prefix.clone();
+        let listed: Vec<ObjectMeta> =
+            bridge::run(async move { s3.list(Some(&under)).try_collect().await })
+                .map_err(|e| self.explain(&format!("cannot list {}", self.describe(prefix)), e))?;
+        let depth = prefix.parts().count();
+        Ok(listed
+            .into_iter()
+            .filter_map(|meta| {
+                let parts: Vec<_> = meta.location.parts().skip(depth).collect();
+                match parts.as_slice() {
+                    [name] => Some((name.as_ref().to_string(), meta.size)),
+                    _ => None,
+                }
+            })
+            .collect())
+    }
+
     pub fn is_published(&self, prefix: &Path) -> Result<bool> {
         let s3 = self.s3.clone();
         let path = prefix.clone().join(MANIFEST_FILE);
