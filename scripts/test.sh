@@ -5,4 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-postgres.sh
 bash scripts/ensure-promtool.sh   # the alert rules' tests (tests/prometheus_alerts.rs)
+bash scripts/ensure-chromium.sh   # the dashboard's browser test (tests/dashboard.rs)
 cargo test "$@"

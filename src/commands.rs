@@ -414,7 +414,7 @@ async fn queries_command(settings: &ConnectSettings, args: QueriesArgs) -> Resul
 
 async fn advise_command(settings: &ConnectSettings, args: AdviseArgs) -> Result<ExitCode> {
     use crate::insights::advise;
-    let mut client = settings
+    let client = settings
         .with_application_name("palmdb advise")
         .connect()
         .await?;
@@ -427,7 +427,7 @@ async fn advise_command(settings: &ConnectSettings, args: AdviseArgs) -> Result<
         min_cost: args.min_cost,
         plans: args.plans,
     };
-    let report = advise::advise(&mut client, &options).await?;
+    let report = advise::advise(&client, &options).await?;
     let written = if args.write_migration && !report.advice.is_empty() {
         Some(advise::migration::write(
             &args.migrations_dir,

@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod backups;
 pub mod cache;
+pub mod dashboard;
 pub mod health;
 pub mod json;
 pub mod listener;
@@ -69,6 +70,7 @@ pub async fn serve(settings: &ConnectSettings, options: ServeOptions) -> Result<
         prune_lock: Mutex::new(()),
         started: Instant::now(),
         health_collections: AtomicU64::new(0),
+        dashboard: dashboard::DashboardState::new(false),
     });
     let app = router::build(state.clone(), options.request_timeout);
     let listener = bind(options.listen).await?;

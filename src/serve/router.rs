@@ -23,6 +23,7 @@ use super::{auth, backups, health, metrics};
 pub const MAX_BODY_BYTES: usize = 4 * 1024;
 
 pub fn build(state: Arc<AppState>, request_timeout: Duration) -> Router {
+    let pages = super::dashboard::router(state.clone());
     Router::new()
         .route("/livez", get(livez))
         .route("/health", get(health::get_health))
@@ -32,6 +33,8 @@ pub fn build(state: Arc<AppState>, request_timeout: Duration) -> Router {
         .route("/metrics", get(metrics::get_metrics))
         .fallback(not_found)
         .layer(from_fn_with_state(state.clone(), auth::authorize))
+        // The dashboard's pages (cookie sessions) are taken before the bearer-token check.
+        .layer(from_fn_with_state(pages, super::dashboard::intercept))
         .layer(RequestBodyLimitLayer::new(MAX_BODY_BYTES))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,

@@ -26,4 +26,6 @@ pub struct AppState {
     pub started: Instant,
     /// Health collections run so far (each is one query): shows what the cache saves.
     pub health_collections: AtomicU64,
+    /// The dashboard's sessions and cached advice.
+    pub dashboard: super::dashboard::DashboardState,
 }

@@ -135,7 +135,7 @@ struct Trial {
     used: bool,
 }
 
-pub async fn advise(client: &mut Client, options: &AdviseOptions) -> Result<AdviceReport> {
+pub async fn advise(client: &Client, options: &AdviseOptions) -> Result<AdviceReport> {
     prerequisites::require_pg_stat_statements(client).await?;
     prerequisites::require_hypopg(client).await?;
     let server_version_num: i32 = client

@@ -38,11 +38,22 @@ fn candidate_name(i: usize) -> String {
 
 /// Coverage of each candidate key (column lists) of `table`, in order.
 pub async fn check(
-    client: &mut Client,
+    client: &Client,
     table: &Table,
     candidates: &[Vec<String>],
 ) -> Result<Vec<Coverage>> {
-    let tx = client.transaction().await?;
+    client.batch_execute("BEGIN").await?;
+    let outcome = check_in_transaction(client, table, candidates).await;
+    // Whatever happened, nothing of the scratch copy stays.
+    client.batch_execute("ROLLBACK").await?;
+    outcome
+}
+
+async fn check_in_transaction(
+    tx: &Client,
+    table: &Table,
+    candidates: &[Vec<String>],
+) -> Result<Vec<Coverage>> {
     let pid: i32 = tx.query_one("SELECT pg_backend_pid()", &[]).await?.get(0);
     let schema = format!("palmdb_advise_{pid}");
     let scratch = format!("{}.{}", quote_ident(&schema), quote_ident(SCRATCH_TABLE));
@@ -121,7 +132,6 @@ pub async fn check(
         )
         .await
         .context("cannot read palmdb.duplicate_indexes (run palmdb migrate first)")?;
-    tx.rollback().await?;
 
     let mut coverage = vec![Coverage::default(); candidates.len()];
     let candidate_index = |name: &str| (0..candidates.len()).find(|&i| candidate_name(i) == name);
