@@ -105,8 +105,10 @@ start_node() { # N
   local n=$1
   if running "$n"; then return; fi
   write_config "$n"
-  # setsid: a test's process group being killed must not take the store down with it.
-  setsid "$GARAGE" -c "$(conf "$n")" server >>"$ROOT/node$n/log" 2>&1 </dev/null &
+  # setsid: a test's process group being killed must not take the store down with it; and
+  # the script's lock files are not handed down (a server holding them would block the
+  # next run for ever).
+  setsid "$GARAGE" -c "$(conf "$n")" server >>"$ROOT/node$n/log" 2>&1 </dev/null 8>&- 9>&- &
   echo $! >"$ROOT/node$n/pid"
   if ! wait_port "$(rpc_port "$n")" 30 || ! wait_port "$(s3_port "$n")" 30; then
     log "node $n did not start; its log: $ROOT/node$n/log"

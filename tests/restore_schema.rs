@@ -6,67 +6,10 @@
 mod common;
 mod restore_support;
 
-use std::process::Command;
-
 use common::{assert_exit, assert_success, stdout, TestDb};
 use restore_support::*;
 
 const FOREIGN_SCHEMA: &str = include_str!("fixtures/foreign_schema.sql");
-
-/// Every user table of a database, `schema.table` quoted for SQL, sorted.
-fn user_tables(db: &TestDb) -> Vec<String> {
-    db.scalar(
-        "SELECT string_agg(format('%I.%I', schemaname, tablename), E'\\n' ORDER BY schemaname, tablename)
-         FROM pg_tables
-         WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
-    )
-    .unwrap_or_default()
-    .lines()
-    .map(str::to_string)
-    .collect()
-}
-
-/// Every sequence with its stored state: `schema.name last_value is_called`.
-fn sequence_states(db: &TestDb) -> Vec<String> {
-    let names = db
-        .scalar(
-            "SELECT string_agg(format('%I.%I', schemaname, sequencename), E'\\n'
-                               ORDER BY schemaname, sequencename)
-             FROM pg_sequences",
-        )
-        .unwrap_or_default();
-    names
-        .lines()
-        .map(|name| {
-            let state = db
-                .scalar(&format!(
-                    "SELECT last_value || ' ' || is_called FROM {name}"
-                ))
-                .unwrap();
-            format!("{name} {state}")
-        })
-        .collect()
-}
-
-/// `pg_dump --schema-only` of a database, without psql's per-run `\restrict` keys: equal
-/// outputs mean equal schemas (types, tables, defaults, indexes, triggers, policies, owners).
-fn schema_of(db: &TestDb) -> String {
-    let out = Command::new("pg_dump")
-        .args(["--schema-only", "--dbname", &db.url])
-        .output()
-        .expect("pg_dump runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 fn restore(target: &TestDb, folder: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["restore", folder.to_str().unwrap()];

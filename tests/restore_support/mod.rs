@@ -154,3 +154,58 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
 }
+
+/// Every user table of a database, `schema.table` quoted for SQL, sorted.
+pub fn user_tables(db: &TestDb) -> Vec<String> {
+    db.scalar(
+        "SELECT string_agg(format('%I.%I', schemaname, tablename), E'\\n' ORDER BY schemaname, tablename)
+         FROM pg_tables
+         WHERE schemaname NOT IN ('pg_catalog', 'information_schema')",
+    )
+    .unwrap_or_default()
+    .lines()
+    .map(str::to_string)
+    .collect()
+}
+
+/// Every sequence with its stored state: `schema.name last_value is_called`.
+pub fn sequence_states(db: &TestDb) -> Vec<String> {
+    let names = db
+        .scalar(
+            "SELECT string_agg(format('%I.%I', schemaname, sequencename), E'\\n'
+                               ORDER BY schemaname, sequencename)
+             FROM pg_sequences",
+        )
+        .unwrap_or_default();
+    names
+        .lines()
+        .map(|name| {
+            let state = db
+                .scalar(&format!(
+                    "SELECT last_value || ' ' || is_called FROM {name}"
+                ))
+                .unwrap();
+            format!("{name} {state}")
+        })
+        .collect()
+}
+
+/// `pg_dump --schema-only` of a database, without psql's per-run `\restrict` keys: equal
+/// outputs mean equal schemas (types, tables, defaults, indexes, triggers, policies, owners).
+pub fn schema_of(db: &TestDb) -> String {
+    let out = std::process::Command::new("pg_dump")
+        .args(["--schema-only", "--dbname", &db.url])
+        .output()
+        .expect("pg_dump runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}

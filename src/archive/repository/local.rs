@@ -163,6 +163,11 @@ impl LocalRepo {
     /// lock is free (it dies with its process, so no grace is needed beyond a minute for a
     /// backup that is starting).
     pub fn abandoned(&self) -> Result<Vec<Unfinished>> {
+        self.partials(true)
+    }
+
+    /// `.partial-*` folders; with `abandoned_only`, those whose writer is gone.
+    pub fn partials(&self, abandoned_only: bool) -> Result<Vec<Unfinished>> {
         let entries = match fs::read_dir(&self.root) {
             Ok(entries) => entries,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -186,14 +191,14 @@ impl LocalRepo {
             let age = modified
                 .and_then(|m| SystemTime::now().duration_since(m).ok())
                 .unwrap_or_default();
-            if age < PARTIAL_MIN_AGE {
+            if abandoned_only && age < PARTIAL_MIN_AGE {
                 continue;
             }
             let Ok(folder) = File::open(entry.path()) else {
                 continue;
             };
             // A running backup holds the lock; try_lock succeeds only on an abandoned folder.
-            if folder.try_lock().is_ok() {
+            if !abandoned_only || folder.try_lock().is_ok() {
                 stale.push(Unfinished {
                     name,
                     last_activity: modified.map(DateTime::<Utc>::from),

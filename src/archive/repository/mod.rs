@@ -288,6 +288,14 @@ impl Repository {
         }
     }
 
+    /// Every unfinished backup, whether its writer is still at work or gone.
+    pub fn unfinished(&self) -> Result<Vec<Unfinished>> {
+        match &self.store {
+            Store::Local(repo) => repo.partials(false),
+            Store::Object(repo) => repo.unfinished(None),
+        }
+    }
+
     /// Deletes an abandoned unfinished backup (and aborts its open uploads).
     pub fn delete_abandoned(&self, unfinished: &Unfinished) -> Result<()> {
         match &self.store {

@@ -144,7 +144,17 @@ impl ObjectRepo {
 
     /// An error from the store, as one line naming what was done, the bucket and the endpoint.
     pub fn explain(&self, doing: &str, err: object_store::Error) -> anyhow::Error {
-        explain(&self.bucket, &self.endpoint, doing, err)
+        explain(&self.bucket, &self.endpoint, doing, err).into()
+    }
+
+    /// The same, for an I/O error (from a file being read or written): the one line and its
+    /// hint travel inside it.
+    pub fn io_error(&self, doing: &str, err: object_store::Error) -> std::io::Error {
+        let kind = match err {
+            object_store::Error::NotFound { .. } => std::io::ErrorKind::NotFound,
+            _ => std::io::ErrorKind::Other,
+        };
+        std::io::Error::new(kind, explain(&self.bucket, &self.endpoint, doing, err))
     }
 
     /// Every object under the repository, grouped by the first name under the prefix.
@@ -363,28 +373,35 @@ impl ObjectRepo {
     /// Unfinished backups whose writer has been silent for `grace`: an id-shaped prefix with
     /// no manifest whose lease (or, without one, newest object) is older than that.
     pub fn abandoned(&self, grace: Duration) -> Result<Vec<Unfinished>> {
-        let grace = grace.max(MIN_GRACE);
-        let mut stale = Vec::new();
+        self.unfinished(Some(grace.max(MIN_GRACE)))
+    }
+
+    /// Unfinished backups (no manifest yet), live or not; with `silent_for`, only those whose
+    /// writer has been silent that long.
+    pub fn unfinished(&self, silent_for: Option<Duration>) -> Result<Vec<Unfinished>> {
+        let mut found = Vec::new();
         for (name, info) in self.scan()? {
             if info.manifest || !is_backup_id(&name) {
                 continue;
             }
             let activity = info.lease.as_ref().map(|l| l.last_modified).or(info.newest);
-            if !activity.is_some_and(|at| is_stale(at, grace)) {
-                continue;
+            if let Some(grace) = silent_for {
+                if !activity.is_some_and(|at| is_stale(at, grace)) {
+                    continue;
+                }
             }
             let open_uploads = match &info.lease {
                 Some(lease) => self.read_lease(&lease.location).uploads.len(),
                 None => 0,
             };
-            stale.push(Unfinished {
+            found.push(Unfinished {
                 name,
                 last_activity: activity,
                 bytes: info.bytes,
                 open_uploads,
             });
         }
-        Ok(stale)
+        Ok(found)
     }
 
     /// Aborts the uploads an abandoned backup's lease lists, then deletes its objects.
@@ -474,8 +491,10 @@ impl Lease {
                 let body = serde_json::to_vec(&*lease.state.lock().expect("lease state"))
                     .expect("the lease serializes");
                 let put = lease.repo.s3.put(&lease.path, PutPayload::from(body)).await;
+                // Missed beats only make the backup look older to prune; its own
+                // uploads fail and say why if the store is really gone.
                 if let Err(e) = put {
-                    tracing::warn!("cannot renew the lease {}: {e}", lease.path);
+                    tracing::debug!("cannot renew the lease {}: {e}", lease.path);
                 }
             }
         })
@@ -583,15 +602,22 @@ impl Drop for ObjectNew {
         }
         // Not published: abort what is still uploading and delete what was written. If this
         // fails (the store is down), the lease stays and goes stale, and prune finishes it.
-        for upload in self.lease.open_uploads() {
-            let path = self.prefix.clone().join(upload.file.as_str());
-            if let Err(e) = self.repo.abort_upload(&path, &upload.upload_id) {
-                tracing::warn!("{}", crate::error::one_line(&e));
-                return;
-            }
-        }
-        if let Err(e) = self.repo.delete_prefix(&self.prefix, false) {
-            tracing::warn!("{}", crate::error::one_line(&e));
+        let cleaned = self
+            .lease
+            .open_uploads()
+            .iter()
+            .try_for_each(|upload| {
+                let path = self.prefix.clone().join(upload.file.as_str());
+                self.repo.abort_upload(&path, &upload.upload_id)
+            })
+            .and_then(|()| self.repo.delete_prefix(&self.prefix, false));
+        if let Err(e) = cleaned {
+            tracing::debug!("{}", crate::error::one_line(&e));
+            eprintln!(
+                "palmdb: warning: the unfinished backup {} stays on the store for now (it is \
+                 never taken for a backup); `palmdb backup prune` removes it later",
+                self.describe()
+            );
         }
     }
 }
@@ -619,22 +645,19 @@ fn retry_config(timeout: Duration) -> RetryConfig {
     }
 }
 
-/// An error from the store as one line: what failed, where (bucket and endpoint), why.
-pub fn explain(
-    bucket: &str,
-    endpoint: &str,
-    doing: &str,
-    err: object_store::Error,
-) -> anyhow::Error {
+/// An error from the store as one line: what failed, where (bucket and endpoint), why (the
+/// store's own words when it gave any), and what to do.
+pub fn explain(bucket: &str, endpoint: &str, doing: &str, err: object_store::Error) -> Failure {
     let text = one_line(&chain_text(&err));
     let lower = text.to_ascii_lowercase();
+    let retried = retries(&text);
     let (why, hint) = if matches!(
         err,
         object_store::Error::Unauthenticated { .. } | object_store::Error::PermissionDenied { .. }
     ) || lower.contains("invalidaccesskeyid")
         || lower.contains("signaturedoesnotmatch")
+        || lower.contains("accessdenied")
         || lower.contains("access denied")
-        || lower.contains("forbidden")
     {
         (
             "the store refused the credentials".to_string(),
@@ -645,25 +668,31 @@ pub fn explain(
             "the bucket does not exist".to_string(),
             "create the bucket, or fix the name in --repo s3://BUCKET/prefix",
         )
-    } else if lower.contains("error sending request")
-        || lower.contains("connection refused")
-        || lower.contains("dns error")
-        || lower.contains("timed out")
-    {
+    } else if text.contains("<Message>") {
         (
-            format!("the store did not answer{}", retries(&text)),
-            "check AWS_ENDPOINT_URL and that the store is up (transient errors are retried for \
-             PALMDB_STORE_RETRY_TIMEOUT, default 3m)",
+            format!("{}{retried}", store_words(&text)),
+            "transient errors (5xx, timeouts, dropped connections) were retried for \
+             PALMDB_STORE_RETRY_TIMEOUT (default 3m); this is the store's answer",
         )
     } else {
         (
-            format!("{}{}", store_words(&text), retries(&text)),
-            "the store's own words are above; transient errors (5xx, timeouts) were retried",
+            format!("the store did not answer: {}{retried}", innermost(&err)),
+            "check AWS_ENDPOINT_URL and that the store is up; transient errors were retried for \
+             PALMDB_STORE_RETRY_TIMEOUT (default 3m)",
         )
     };
-    Failure::operation(format!("{doing}: bucket {bucket} at {endpoint}: {why}"))
-        .with_hint(hint)
-        .into()
+    Failure::operation(format!("{doing}: bucket {bucket} at {endpoint}: {why}")).with_hint(hint)
+}
+
+/// The deepest cause of an error: what the network or the store actually said.
+fn innermost(err: &dyn std::error::Error) -> String {
+    let mut last = err.to_string();
+    let mut source = err.source();
+    while let Some(inner) = source {
+        last = inner.to_string();
+        source = inner.source();
+    }
+    one_line(&last)
 }
 
 /// The `<Code>` and `<Message>` of an S3 error body, when there is one; the text otherwise.

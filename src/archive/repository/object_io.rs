@@ -68,8 +68,7 @@ impl ObjectSink {
     }
 
     fn error(&self, doing: &str, err: object_store::Error) -> io::Error {
-        let err = self.repo.explain(&format!("{doing} {}", self.path), err);
-        io::Error::other(crate::error::one_line(&err))
+        self.repo.io_error(&format!("{doing} {}", self.path), err)
     }
 
     /// Starts the multipart upload, recorded in the lease before any part is sent.
@@ -197,7 +196,7 @@ impl Drop for ObjectSink {
             }
             match self.repo.abort_upload(&self.path, &upload.id) {
                 Ok(()) => self.lease.remove_upload(&self.file),
-                Err(e) => tracing::warn!("{}", crate::error::one_line(&e)),
+                Err(e) => tracing::debug!("{}", crate::error::one_line(&e)),
             }
         }
     }
@@ -222,9 +221,7 @@ impl ObjectSource {
                 io::ErrorKind::NotFound,
                 format!("{} does not exist", repo.describe(&path)),
             ),
-            e => io::Error::other(crate::error::one_line(
-                &repo.explain(&format!("cannot read {}", repo.describe(&path)), e),
-            )),
+            e => repo.io_error(&format!("cannot read {}", repo.describe(&path)), e),
         })?;
         let (sender, chunks) = mpsc::channel(CHUNKS_QUEUED);
         let download = bridge::spawn(async move {
@@ -254,11 +251,10 @@ impl Read for ObjectSource {
                 None => return Ok(0),
                 Some(Ok(chunk)) => self.current = chunk,
                 Some(Err(e)) => {
-                    let err = self.repo.explain(
+                    return Err(self.repo.io_error(
                         &format!("cannot read {}", self.repo.describe(&self.path)),
                         e,
-                    );
-                    return Err(io::Error::other(crate::error::one_line(&err)));
+                    ));
                 }
             }
         }
