@@ -279,7 +279,7 @@ fn every_type_round_trips_through_s3() {
         .iter()
         .all(|(k, _)| k.starts_with(&format!("{id}/"))));
     assert!(!objects.iter().any(|(k, _)| k.ends_with(".in-progress")));
-    assert_eq!(list_ids(&source, &repo.url), [id.clone()]);
+    assert_eq!(list_ids(&source, &repo.url), std::slice::from_ref(&id));
 
     let out = palmdb(
         &source,
@@ -574,7 +574,7 @@ fn status_never_calls_ok_a_backup_that_restore_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let s3 = S3Repo::new("agree");
     // Ways a published backup can be unusable without reading its rows.
-    let damages: Vec<(&str, Box<dyn Fn(&mut Value, &mut Vec<String>)>)> = vec![
+    let damages: Vec<(&str, Damage)> = vec![
         (
             "a required field is gone",
             Box::new(|m, _| {
@@ -666,6 +666,9 @@ fn status_never_calls_ok_a_backup_that_restore_refuses() {
         }
     }
 }
+
+/// Changes a manifest (and lists files to delete) to make a backup unusable.
+type Damage = Box<dyn Fn(&mut Value, &mut Vec<String>)>;
 
 fn manifest_of_folder(folder: &Path) -> Value {
     serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap()
