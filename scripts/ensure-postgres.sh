@@ -20,6 +20,10 @@ dpkg -s libssl-dev >/dev/null 2>&1 || need_packages+=(libssl-dev)
 # pg_query (advise parses SQL with PostgreSQL's parser) generates its bindings with libclang.
 dpkg -s libclang-dev >/dev/null 2>&1 || need_packages+=(libclang-dev)
 command -v pkg-config >/dev/null 2>&1 || need_packages+=(pkg-config)
+# The hardening tests: a TLS certificate for serve, the manifest hash checked by hand.
+command -v openssl >/dev/null 2>&1 || need_packages+=(openssl)
+command -v jq >/dev/null 2>&1 || need_packages+=(jq)
+command -v python3 >/dev/null 2>&1 || need_packages+=(python3)
 if [ ${#need_packages[@]} -gt 0 ]; then
   log "installing ${need_packages[*]}"
   as_root apt-get update -qq && apt_updated=1

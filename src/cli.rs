@@ -128,7 +128,7 @@ pub struct MigrateArgs {
 
     /// lock_timeout for every migration statement: fail fast instead of queueing behind a
     /// long transaction and blocking the application's queries. Retried up to 3 times.
-    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse_pg_timeout)]
     pub lock_timeout: Duration,
 
     /// Stop after this migration version (e.g. to restore a backup taken at that version).
@@ -136,7 +136,7 @@ pub struct MigrateArgs {
     pub target_version: Option<i32>,
 
     /// statement_timeout for every migration statement (0 turns it off).
-    #[arg(long, default_value = "30m", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "30m", value_parser = crate::duration::parse_pg_timeout)]
     pub statement_timeout: Duration,
 
     #[command(flatten)]
@@ -296,7 +296,7 @@ pub struct MaintainArgs {
     pub stale_rows_min: i64,
 
     /// Skip a table whose lock cannot be had within this time (e.g. 5s).
-    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse_pg_timeout)]
     pub lock_timeout: Duration,
 }
 
@@ -417,7 +417,7 @@ pub struct BackupCreateArgs {
     pub mask_rules: Option<PathBuf>,
 
     /// How long to wait for a table lock (a DDL in progress) before giving up.
-    #[arg(long, default_value = "30s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "30s", value_parser = crate::duration::parse_pg_timeout)]
     pub lock_timeout: Duration,
 
     /// Back up the rows only, without the database's schema (no pg_dump needed; the backup
@@ -469,8 +469,8 @@ pub struct BackupPruneArgs {
     #[command(flatten)]
     pub dir: BackupDirArgs,
 
-    /// Keep backups completed less than this many days ago.
-    #[arg(long, default_value_t = 7)]
+    /// Keep backups completed less than this many days ago (0 to 36500).
+    #[arg(long, default_value_t = 7, value_parser = clap::value_parser!(u32).range(0..=36_500))]
     pub keep_days: u32,
 
     /// Keep at least this many of the newest backups, whatever their age (at least 1).
@@ -578,9 +578,32 @@ pub struct RestoreArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
-    /// Address to listen on (IP:PORT; port 0 picks a free one and prints it).
+    /// Address to listen on (IP:PORT; port 0 picks a free one and prints it). An address other
+    /// machines can reach needs --tls-cert/--tls-key, or --insecure-listen.
     #[arg(long, default_value = "127.0.0.1:9187")]
     pub listen: SocketAddr,
+
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM PKCS#8 private key of --tls-cert (mode 0600 or stricter).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// Allow a --listen address other machines can reach without TLS: tokens then cross the
+    /// network in clear text (only on a private network, or behind a TLS proxy on another host).
+    #[arg(long)]
+    pub insecure_listen: bool,
+
+    /// Most connections served at once.
+    #[arg(long, default_value_t = 512, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub max_connections: u16,
+
+    /// Most connections from one client (an IPv4 address or an IPv6 /64): one client cannot
+    /// take every slot.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=10_000))]
+    pub max_connections_per_client: u16,
 
     /// Token for every endpoint, including DELETE. Prefer the environment variable or
     /// --token-file: command-line arguments are visible to other users in `ps`.
@@ -625,7 +648,7 @@ pub struct ServeArgs {
     pub pool_size: u16,
 
     /// Longest wait for the database (connect + queries) before /health answers 503 unknown.
-    #[arg(long, default_value = "5s", value_parser = crate::duration::parse)]
+    #[arg(long, default_value = "5s", value_parser = crate::duration::parse_pg_timeout)]
     pub db_timeout: Duration,
 
     /// Longest time any request may take (must exceed --db-timeout).

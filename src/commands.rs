@@ -249,6 +249,7 @@ async fn backup_command(
             } else {
                 print!("{}", list::render_text(&backups));
             }
+            eprint!("{}", list::render_invalid(&scan.invalid));
             Ok(ExitCode::Ok)
         }
         BackupAction::Status(a) => {
@@ -454,6 +455,13 @@ async fn advise_command(settings: &ConnectSettings, args: AdviseArgs) -> Result<
 async fn serve_command(settings: &ConnectSettings, args: ServeArgs) -> Result<ExitCode> {
     let options = crate::serve::ServeOptions {
         listen: args.listen,
+        tls: args.tls_cert.zip(args.tls_key),
+        insecure_listen: args.insecure_listen,
+        limits: crate::serve::listener::Limits {
+            max_connections: usize::from(args.max_connections),
+            per_client: usize::from(args.max_connections_per_client),
+            ..Default::default()
+        },
         tokens: crate::serve::tokens::TokenSources {
             admin_token: args.admin_token,
             admin_token_file: args.token_file,

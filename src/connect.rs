@@ -159,7 +159,8 @@ impl ConnectSettings {
         let tls = self.tls_connector()?;
         let (client, connection) = self
             .config
-            .connect(tls)
+            // Bounded reads: TLS must not zero the driver's whole buffer on every read.
+            .connect(crate::tls_read::BoundedReads(tls))
             .await
             .map_err(|e| self.explain_connect_error(e))?;
         tokio::spawn(async move {
@@ -241,6 +242,26 @@ impl ConnectSettings {
         )
         .into()
     }
+}
+
+/// What to say when a connection string given on the command line holds a password: any local
+/// user reads command lines (`ps`, `/proc/PID/cmdline`). The password itself is never repeated.
+pub fn password_warning(connection_string: &str) -> Option<&'static str> {
+    let has_password = if connection_string.starts_with("postgres://")
+        || connection_string.starts_with("postgresql://")
+    {
+        url::Url::parse(connection_string)
+            .ok()
+            .is_some_and(|url| url.password().is_some_and(|p| !p.is_empty()))
+    } else {
+        connection_string
+            .split_whitespace()
+            .any(|word| word.starts_with("password="))
+    };
+    has_password.then_some(
+        "the password in --database-url can be read by every local user (ps, /proc/PID/cmdline): \
+         put it in PGPASSWORD or ~/.pgpass instead",
+    )
 }
 
 fn default_root_cert() -> Option<PathBuf> {
@@ -383,6 +404,26 @@ mod tests {
         let text = crate::error::one_line(&err);
         assert!(!text.contains("hunter2"), "{text}");
         assert!(text.contains("not valid"), "{text}");
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_noticed_and_never_repeated() {
+        for with in [
+            "postgres://app:hunter2@db/palm",
+            "postgresql://app:hunter2@db:5432/palm?sslmode=require",
+            "host=db user=app password=hunter2 dbname=palm",
+        ] {
+            let warning = password_warning(with).unwrap_or_else(|| panic!("{with}"));
+            assert!(!warning.contains("hunter2"));
+            assert!(warning.contains("PGPASSWORD") && warning.contains(".pgpass"));
+        }
+        for without in [
+            "postgres://app@db/palm",
+            "postgres://app:@db/palm",
+            "host=db user=app dbname=palm",
+        ] {
+            assert_eq!(password_warning(without), None, "{without}");
+        }
     }
 
     #[test]

@@ -22,4 +22,5 @@ pub mod serve;
 pub mod set_aside;
 pub mod sql_quote;
 pub mod stats;
+pub mod tls_read;
 pub mod verify;

@@ -1,14 +1,21 @@
 //! The `palmdb` binary: parse the command line, run one command, print an error as one line
 //! (plus a hint) and exit with the code the error calls for.
 
-use clap::Parser;
+use clap::parser::ValueSource;
+use clap::{CommandFactory, FromArgMatches};
 
 use palmdb::cli::Cli;
 use palmdb::error::{failure_of, one_line, ExitCode, FailureKind};
 
 fn main() {
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
+    let parsed = Cli::command()
+        .try_get_matches()
+        .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
+    let cli = match parsed {
+        Ok((cli, matches)) => {
+            warn_about_a_password_on_the_command_line(&cli, &matches);
+            cli
+        }
         Err(e) => {
             let _ = e.print();
             // Help and version are not errors; a bad argument is UNKNOWN to a monitor.
@@ -54,4 +61,19 @@ fn main() {
     // Background tasks (connection drivers) must not delay the exit.
     runtime.shutdown_background();
     std::process::exit(code);
+}
+
+/// `--database-url postgres://user:secret@...` puts the password where every local user can
+/// read it; `DATABASE_URL` in the environment does not (only the user and root read it).
+fn warn_about_a_password_on_the_command_line(cli: &Cli, matches: &clap::ArgMatches) {
+    if matches.value_source("database_url") != Some(ValueSource::CommandLine) {
+        return;
+    }
+    if let Some(warning) = cli
+        .database_url
+        .as_deref()
+        .and_then(palmdb::connect::password_warning)
+    {
+        eprintln!("palmdb: warning: {warning}");
+    }
 }

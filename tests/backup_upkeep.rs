@@ -33,7 +33,7 @@ fn aged_copy(source: &Path, id: &str, days_ago: i64) -> PathBuf {
         .status()
         .unwrap();
     assert!(status.success());
-    let mut manifest = Manifest::read(&target).unwrap();
+    let mut manifest = Manifest::read(source).unwrap();
     manifest.id = id.to_string();
     manifest.completed_at = Utc::now() - chrono::Duration::days(days_ago);
     manifest.created_at = manifest.completed_at - chrono::Duration::seconds(5);

@@ -136,7 +136,9 @@ fn screenshots_dir() -> PathBuf {
 }
 
 async fn screenshot(client: &Client, name: &str) {
-    // The page's full height, so the screenshot shows all of it.
+    // The page's full height, so the screenshot shows all of it (measured in a small window:
+    // a page is never shorter than the window it is in).
+    client.set_window_size(1280, 600).await.unwrap();
     let height = client
         .execute("return document.documentElement.scrollHeight", vec![])
         .await
@@ -148,6 +150,20 @@ async fn screenshot(client: &Client, name: &str) {
     let png = client.screenshot().await.unwrap();
     assert!(png.starts_with(b"\x89PNG"), "not a PNG");
     std::fs::write(screenshots_dir().join(format!("dashboard-{name}.png")), png).unwrap();
+}
+
+/// Waits until an element matching `css` is on the page (after a form posted back to the
+/// page the browser was already on).
+async fn wait_for_element(client: &Client, css: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while client.find(Locator::Css(css)).await.is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "no {css} on {}",
+            path_of(client).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn attr(client: &Client, css: &str, name: &str) -> String {
@@ -173,6 +189,28 @@ async fn text(client: &Client, css: &str) -> String {
 
 async fn path_of(client: &Client) -> String {
     client.current_url().await.unwrap().path().to_string()
+}
+
+/// Waits until the browser shows `path` and the page is loaded: a click or a form submit
+/// returns before the navigation it starts has finished.
+async fn wait_for(client: &Client, path: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ready = client
+            .execute("return document.readyState", vec![])
+            .await
+            .ok()
+            .is_some_and(|v| v == "complete");
+        if ready && path_of(client).await == path {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the browser is at {} instead of {path}",
+            path_of(client).await
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 async fn log_in(client: &Client, base: &str, token: &str) {
@@ -259,12 +297,13 @@ async fn every_page_in_a_real_browser_shows_what_the_json_api_says() {
     }
     screenshot(&client, "login").await;
     log_in(&client, &base, "not-the-token-at-all-0123456789abc").await;
+    wait_for_element(&client, ".problem").await;
     assert_eq!(path_of(&client).await, "/login");
     assert!(text(&client, ".problem")
         .await
         .contains("not the read or the admin token"));
     log_in(&client, &base, ADMIN).await;
-    assert_eq!(path_of(&client).await, "/");
+    wait_for(&client, "/").await;
     assert_eq!(attr(&client, ".role", "data-role").await, "admin");
 
     // Overview: every check's status as GET /health gives it.
@@ -391,7 +430,8 @@ async fn every_page_in_a_real_browser_shows_what_the_json_api_says() {
         .click()
         .await
         .unwrap();
-    assert_eq!(path_of(&client).await, "/backups");
+    wait_for_element(&client, &format!("{row} td.verified .status")).await;
+    wait_for(&client, "/backups").await;
     assert_eq!(
         attr(
             &client,
@@ -410,6 +450,7 @@ async fn every_page_in_a_real_browser_shows_what_the_json_api_says() {
         .click()
         .await
         .unwrap();
+    wait_for(&client, "/backups/prune").await;
     assert!(
         text(&client, "#prune-report").await.contains("would"),
         "{}",
@@ -435,12 +476,13 @@ async fn every_page_in_a_real_browser_shows_what_the_json_api_says() {
         .click()
         .await
         .unwrap();
-    assert_eq!(path_of(&client).await, "/login");
+    wait_for(&client, "/login").await;
     client.goto(&format!("{base}/queries")).await.unwrap();
     assert_eq!(path_of(&client).await, "/login");
 
     // The read token reads, but is offered neither prune nor verify.
     log_in(&client, &base, READ).await;
+    wait_for(&client, "/").await;
     assert_eq!(attr(&client, ".role", "data-role").await, "read");
     client.goto(&format!("{base}/backups")).await.unwrap();
     assert!(client.find(Locator::Css("form.prune")).await.is_err());
@@ -643,4 +685,44 @@ fn sessions_cookies_csrf_roles_and_headers() {
         .unwrap()
         .contains("Max-Age=0"));
     assert_eq!(get("/", Some(&admin_id)).status(), StatusCode::SEE_OTHER);
+}
+
+#[test]
+fn every_page_says_what_is_wrong_with_a_database_never_migrated() {
+    let db = TestDb::new("dashboard_unmigrated");
+    let backups = tempfile::tempdir().unwrap();
+    let (_serve, base) = start_serve(&db, backups.path());
+    let http = Http::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = http
+        .post(format!("{base}/login"))
+        .form(&[("token", READ)])
+        .send()
+        .unwrap();
+    let (id, _) = session_cookie(&login);
+    for page in ["/", "/queries", "/space", "/connections", "/backups"] {
+        let response = http
+            .get(format!("{base}{page}"))
+            .header("accept", "text/html")
+            .header("cookie", format!("palmdb_session={id}"))
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{page}");
+        let body = response.text().unwrap();
+        if page == "/backups" {
+            assert!(body.contains("id=\"no-backups\""), "{page}: {body}");
+        } else {
+            assert!(body.contains("class=\"problem\""), "{page}: {body}");
+        }
+    }
+    let overview = http
+        .get(format!("{base}/"))
+        .header("cookie", format!("palmdb_session={id}"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(overview.contains("run palmdb migrate first"), "{overview}");
 }

@@ -25,7 +25,6 @@ use serde_json::Value;
 
 const EVERY_TYPE_SCHEMA: &str = include_str!("fixtures/every_type_schema.sql");
 const EVERY_TYPE_ROWS: &str = include_str!("fixtures/every_type_rows.sql");
-const FOREIGN_SCHEMA: &str = include_str!("fixtures/foreign_schema.sql");
 
 /// A repository prefix of one test in the test bucket, emptied when the test ends.
 struct S3Repo {

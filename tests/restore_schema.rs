@@ -9,18 +9,10 @@ mod restore_support;
 use common::{assert_exit, assert_success, stdout, TestDb};
 use restore_support::*;
 
-const FOREIGN_SCHEMA: &str = include_str!("fixtures/foreign_schema.sql");
-
 fn restore(target: &TestDb, folder: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["restore", folder.to_str().unwrap()];
     args.extend_from_slice(extra);
     target.palmdb(&args)
-}
-
-fn foreign_source(tag: &str) -> TestDb {
-    let source = TestDb::new(tag);
-    source.execute(FOREIGN_SCHEMA);
-    source
 }
 
 #[test]

@@ -29,12 +29,19 @@ struct Server {
 
 impl Server {
     /// Starts the server against `database_url` with both tokens and a fresh backup folder
-    /// (unless `extra` names another with `--dir`).
+    /// (unless `extra` names another with `--dir`), logging at the most verbose level.
     fn start(database_url: &str, extra: &[&str]) -> Server {
+        Server::start_logging(database_url, extra, "trace")
+    }
+
+    fn start_logging(database_url: &str, extra: &[&str], log_level: &str) -> Server {
         let backups = tempfile::tempdir().unwrap();
         let backup_dir = backups.path().to_path_buf();
         let dir = backup_dir.to_str().unwrap().to_string();
-        let mut args = vec!["serve", "--listen", "127.0.0.1:0", "--read-token", READ];
+        let mut args = vec!["serve", "--read-token", READ];
+        if !extra.contains(&"--listen") {
+            args.extend_from_slice(&["--listen", "127.0.0.1:0"]);
+        }
         if !extra.contains(&"--dir") {
             args.extend_from_slice(&["--dir", &dir]);
         }
@@ -42,8 +49,8 @@ impl Server {
         let mut cmd = palmdb_command(&args);
         cmd.env("DATABASE_URL", database_url)
             .env("PALMDB_ADMIN_TOKEN", ADMIN)
-            // The most verbose logging there is: the tokens must not show up even here.
-            .env("PALMDB_LOG", "trace")
+            // At the most verbose logging there is, the tokens must not show up either.
+            .env("PALMDB_LOG", log_level)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start palmdb serve");
@@ -194,7 +201,7 @@ fn serve_refuses_weak_or_exposed_tokens_without_echoing_them() {
         .output()
         .unwrap();
     let text = common::assert_exit(&out, 1);
-    assert!(text.contains("shorter than 16"), "{text}");
+    assert!(text.contains("shorter than 32"), "{text}");
     assert!(!text.contains("hunter2"), "{text}");
 
     use std::os::unix::fs::PermissionsExt;
@@ -237,7 +244,7 @@ fn a_token_file_is_accepted_and_its_token_works() {
     use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("token");
-    std::fs::write(&file, "file-token-0123456789abcdef\n").unwrap();
+    std::fs::write(&file, "file-token-0123456789abcdef0123456789\n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let backups = tempfile::tempdir().unwrap();
     let mut child = palmdb_command(&[
@@ -273,7 +280,10 @@ fn a_token_file_is_accepted_and_its_token_works() {
             .unwrap()
             .status()
     };
-    assert_eq!(status("file-token-0123456789abcdef"), StatusCode::OK);
+    assert_eq!(
+        status("file-token-0123456789abcdef0123456789"),
+        StatusCode::OK
+    );
     assert_eq!(status(ADMIN), StatusCode::UNAUTHORIZED);
     let _ = child.kill();
     let _ = child.wait();
@@ -564,6 +574,7 @@ fn age_backup(dir: &std::path::Path, id: &str, days: i64) {
     let then = completed - chrono::Duration::days(days);
     manifest["completed_at"] = Value::String(then.to_rfc3339());
     manifest["created_at"] = Value::String(then.to_rfc3339());
+    palmdb::archive::manifest::seal(&mut manifest);
     std::fs::write(&path, serde_json::to_vec_pretty(&manifest).unwrap()).unwrap();
 }
 
@@ -924,4 +935,295 @@ fn sigint_stops_an_idle_server_with_exit_0() {
     server.signal("INT");
     assert_eq!(server.wait_exit(Duration::from_secs(5)), Some(0));
     assert!(server.log().contains("SIGINT received"));
+}
+
+// ----- hardening: weak tokens, exposed listeners, error bodies, many slow clients -------------
+
+#[test]
+fn a_token_of_sixteen_repeated_letters_is_refused() {
+    for (token, why) in [
+        ("aaaaaaaaaaaaaaaa", "shorter than 32 characters"),
+        (&"a".repeat(64)[..], "fewer than 8 different characters"),
+    ] {
+        let out = palmdb_command(&["serve", "--listen", "127.0.0.1:0"])
+            .env("PALMDB_ADMIN_TOKEN", token)
+            .output()
+            .unwrap();
+        let text = common::assert_exit(&out, 1);
+        assert!(text.contains(why), "{text}");
+        assert!(
+            text.contains("HINT: generate one with: openssl rand -hex 32"),
+            "{text}"
+        );
+        assert!(!text.contains(token), "{text}");
+    }
+}
+
+#[test]
+fn listening_on_all_interfaces_without_tls_is_refused_unless_insecure_listen() {
+    let out = palmdb_command(&["serve", "--listen", "0.0.0.0:0"])
+        .env("PALMDB_ADMIN_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    let text = common::assert_exit(&out, 1);
+    assert!(
+        text.contains("--listen 0.0.0.0:0 can be reached from other machines"),
+        "{text}"
+    );
+    assert!(text.contains("--insecure-listen") && text.contains("--tls-cert"));
+
+    let mut server = Server::start(
+        &closed_port_url(),
+        &["--listen", "0.0.0.0:0", "--insecure-listen"],
+    );
+    let port = server.base.rsplit(':').next().unwrap().to_string();
+    let local = format!("http://127.0.0.1:{port}/livez");
+    assert_eq!(client().get(local).send().unwrap().status(), StatusCode::OK);
+    assert!(server.log().contains("warning: --insecure-listen"));
+    server.signal("TERM");
+    assert_eq!(server.wait_exit(Duration::from_secs(10)), Some(0));
+}
+
+/// A self-signed certificate and its private key (PKCS#8) in `dir`.
+fn self_signed(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    let status = std::process::Command::new("openssl")
+        .args(["req", "-x509", "-newkey", "ec", "-pkeyopt"])
+        .args(["ec_paramgen_curve:prime256v1", "-nodes", "-days", "1"])
+        .args(["-subj", "/CN=localhost", "-keyout"])
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    (cert, key)
+}
+
+/// One HTTPS GET through native-tls (trusting any certificate); returns the raw response.
+fn https_get(addr: &str, path: &str, token: &str) -> String {
+    let connector = native_tls::TlsConnector::builder()
+        .danger_accept_invalid_certs(true)
+        .build()
+        .unwrap();
+    let tcp = TcpStream::connect(addr).unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut tls = connector.connect("localhost", tcp).unwrap();
+    write!(
+        tls,
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {token}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    let _ = tls.read_to_string(&mut response);
+    response
+}
+
+#[test]
+fn tls_serves_https_on_any_address_and_refuses_a_shared_key() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = self_signed(dir.path());
+    let (cert, key) = (cert.to_str().unwrap(), key.to_str().unwrap());
+
+    std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let out = palmdb_command(&["serve", "--listen", "0.0.0.0:0", "--tls-cert", cert])
+        .args(["--tls-key", key])
+        .env("PALMDB_ADMIN_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    let text = common::assert_exit(&out, 1);
+    assert!(text.contains("can be read by other users"), "{text}");
+    assert!(text.contains(&format!("HINT: chmod 600 {key}")), "{text}");
+
+    std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let mut child = palmdb_command(&["serve", "--listen", "0.0.0.0:0", "--tls-cert", cert])
+        .args(["--tls-key", key])
+        .env("PALMDB_ADMIN_TOKEN", ADMIN)
+        .env("DATABASE_URL", closed_port_url())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stderr.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    assert!(line.contains("listening on https://"), "{line}");
+    let port = line.split("https://0.0.0.0:").nth(1).unwrap();
+    let addr = format!("127.0.0.1:{}", port.split_whitespace().next().unwrap());
+
+    let response = https_get(&addr, "/backups/status", ADMIN);
+    assert!(response.starts_with("HTTP/1.1 "), "{response}");
+    assert!(response.contains("\"status\""), "{response}");
+    let response = https_get(&addr, "/health", "not-the-token");
+    assert!(response.starts_with("HTTP/1.1 401"), "{response}");
+    // Plain HTTP on the TLS port gets no answer.
+    let mut plain = TcpStream::connect(&addr).unwrap();
+    plain
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    plain
+        .write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut answer = Vec::new();
+    let _ = plain.read_to_end(&mut answer);
+    assert!(!String::from_utf8_lossy(&answer).contains("ok\n"));
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn delete_expired_with_keep_days_4294967295_is_a_400_not_a_panic() {
+    let server = Server::start(&closed_port_url(), &[]);
+    for query in ["keep_days=4294967295", "keep_days=36501", "keep_days=-1"] {
+        let response = server.delete(&format!("/backups/expired?{query}"), Some(ADMIN));
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        let body = json(response);
+        assert_eq!(body["code"], "bad_query", "{body}");
+        assert!(
+            body["error"].as_str().unwrap().contains("keep_days"),
+            "{body}"
+        );
+        assert!(!body.to_string().contains("panic"), "{body}");
+    }
+    let response = server.delete("/backups/expired?keep_days=36500&dry_run=true", Some(ADMIN));
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(server.get("/livez", None).status(), StatusCode::OK);
+}
+
+#[test]
+fn error_bodies_show_a_code_and_no_path_or_connection_target() {
+    let not_a_folder = tempfile::NamedTempFile::new().unwrap();
+    let path = not_a_folder.path().to_str().unwrap().to_string();
+    let database = closed_port_url();
+    let server = Server::start(&database, &["--dir", &path]);
+    let port = database
+        .split(':')
+        .nth(2)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap();
+    for (endpoint, status, code) in [
+        (
+            "/health",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database_unavailable",
+        ),
+        (
+            "/backups",
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "backup_folder_unreadable",
+        ),
+        (
+            "/backups/status",
+            StatusCode::SERVICE_UNAVAILABLE,
+            "backup_folder_unreadable",
+        ),
+    ] {
+        let response = server.get(endpoint, Some(READ));
+        assert_eq!(response.status(), status, "{endpoint}");
+        let body = json(response);
+        assert_eq!(body["code"], code, "{endpoint}: {body}");
+        let text = body.to_string();
+        for secret in [&path[..], "postgres@", "127.0.0.1", port, "/tmp"] {
+            assert!(!text.contains(secret), "{endpoint} shows {secret}: {text}");
+        }
+        assert!(body["error"].as_str().unwrap().len() < 80, "{text}");
+    }
+    // The details are in the server's log, for the operator.
+    let log = server.log();
+    assert!(
+        log.contains(&path) && log.contains("postgres@127.0.0.1"),
+        "{log}"
+    );
+}
+
+/// Connects from `source` (a loopback address) to `server` and sends a request head one
+/// header line per second, never finishing it; reconnects when the server hangs up.
+async fn slow_client(source: std::net::IpAddr, server: std::net::SocketAddr, until: Instant) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    while Instant::now() < until {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((source, 0).into()).unwrap();
+        let Ok(mut stream) = socket.connect(server).await else {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            continue;
+        };
+        let _ = stream
+            .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+            .await;
+        let mut buf = [0u8; 64];
+        loop {
+            tokio::select! {
+                read = stream.read(&mut buf) => {
+                    if matches!(read, Ok(0) | Err(_)) {
+                        break;
+                    }
+                }
+                () = tokio::time::sleep(Duration::from_secs(1)) => {
+                    if stream.write_all(b"X-Slow: 1\r\n").await.is_err() {
+                        break;
+                    }
+                }
+            }
+            if Instant::now() >= until {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+#[test]
+fn six_hundred_slow_clients_from_one_address_do_not_starve_health_from_another() {
+    let db = TestDb::migrated("serve_slow_clients");
+    let server = Server::start_logging(&db.url, &[], "warn");
+    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let until = Instant::now() + Duration::from_secs(9);
+    let attacker = std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async move {
+            let source = "127.0.0.2".parse().unwrap();
+            let clients: Vec<_> = (0..600)
+                .map(|_| tokio::spawn(slow_client(source, addr, until)))
+                .collect();
+            for c in clients {
+                let _ = c.await;
+            }
+        });
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let log_before = server.log().len();
+    let monitor = Client::builder()
+        .timeout(Duration::from_secs(10))
+        .local_address("127.0.0.3".parse::<std::net::IpAddr>().unwrap())
+        .build()
+        .unwrap();
+    let mut answered = 0;
+    for _ in 0..25 {
+        let response = monitor.get(server.url("/health")).bearer_auth(READ).send();
+        if response.is_ok_and(|r| r.status() == StatusCode::OK) {
+            answered += 1;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    attacker.join().unwrap();
+    assert_eq!(answered, 25, "legitimate /health calls starved");
+    let log = server.log();
+    let during = &log[log_before..];
+    let refusals = log.matches("already has 64 connections open").count();
+    assert!(
+        (1..=2).contains(&refusals),
+        "the refusals are one rate-limited line, not one per connection:\n{log}"
+    );
+    assert!(
+        during.len() < 4096,
+        "{} bytes of log:\n{during}",
+        during.len()
+    );
 }

@@ -12,6 +12,7 @@ pub mod encryption;
 pub mod integrity;
 pub mod manifest;
 pub mod naming;
+pub mod open;
 pub mod reader;
 pub mod repository;
 pub mod row_codec;
@@ -22,7 +23,7 @@ pub mod writer;
 
 pub use compression::Compression;
 pub use manifest::{
-    ColumnEntry, Manifest, RelationName, SequenceEntry, TableEntry, FORMAT_VERSION,
+    ColumnEntry, InvalidManifest, Manifest, RelationName, SequenceEntry, TableEntry, FORMAT_VERSION,
 };
 pub use reader::LineReader;
 pub use schema::SchemaEntry;

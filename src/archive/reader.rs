@@ -2,7 +2,6 @@
 //! decompressing and re-hashing the stored bytes as they are read, so restore and verify check
 //! the SHA-256 in one pass with constant memory, wherever the file is stored.
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -12,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use super::compression::Codec;
 use super::encryption::Identities;
+use super::open::open_regular_file;
 use super::repository::FileSource;
 use super::writer::FileDigest;
 
@@ -131,9 +131,11 @@ impl LineReader {
         })
     }
 
-    /// Opens an unencrypted file on disk.
+    /// Opens an unencrypted file on disk: a regular file, never through a symlink (see
+    /// `archive::open`).
     pub fn open(path: &Path, codec: Codec) -> Result<LineReader> {
-        let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+        let file =
+            open_regular_file(path).with_context(|| format!("cannot open {}", path.display()))?;
         LineReader::new(Box::new(file), path.display().to_string(), codec, None)
     }
 
@@ -336,7 +338,7 @@ mod tests {
         assert!(stored.starts_with(b"age-encryption.org/v1"));
         assert_eq!(written.sha256, hex::encode(Sha256::digest(&stored)));
 
-        let open = |p: &Path| -> FileSource { Box::new(File::open(p).unwrap()) };
+        let open = |p: &Path| -> FileSource { Box::new(std::fs::File::open(p).unwrap()) };
         let mut reader = LineReader::new(open(&path), "t", Codec::Zstd, Some(&identities)).unwrap();
         let mut back = Vec::new();
         while let Some(line) = reader.next_line().unwrap() {

@@ -265,6 +265,8 @@ fn copy_text_to_json_string(
             i += 1;
         }
         run = i;
+        // A value full of escapes grows `out` here, not in the runs above.
+        spill_if_full(out, spill)?;
     }
     out.extend_from_slice(&field[run..]);
     out.push(b'"');
@@ -536,6 +538,28 @@ mod tests {
         for bad in ["", "-", "+1", ".5", "1.", "01", "1e", "NaN", "1 2"] {
             assert!(!is_json_number(bad.as_bytes()), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_spilling_encoder_writes_the_same_bytes_in_bounded_pieces() {
+        let enc = encoder(&[Text, Integer]);
+        let value: Vec<u8> = br#"ab\\c\td"e"#.repeat(50_000);
+        let mut row = value.clone();
+        row.extend_from_slice(b"\t42");
+        let mut whole = Vec::new();
+        enc.encode(&row, &mut whole).unwrap();
+        let mut spilled = Vec::new();
+        let mut largest = 0;
+        let mut out = Vec::new();
+        enc.encode_spilling(&row, &mut out, 4096, &mut |piece| {
+            largest = largest.max(piece.len());
+            spilled.extend_from_slice(piece);
+            Ok(())
+        })
+        .unwrap();
+        spilled.extend_from_slice(&out);
+        assert_eq!(spilled, whole);
+        assert!(largest < 4096 + 16, "{largest}");
     }
 
     #[test]

@@ -101,6 +101,11 @@ pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Resu
         .zip(chosen.partition_of.iter().cloned())
         .collect();
     let tables = catalog::with_columns(&snapshot.client, chosen.tables.clone()).await?;
+    if let Some(rules) = &rules {
+        for warning in super::mask::check_rules(&snapshot.client, rules, &tables).await? {
+            eprintln!("palmdb: warning: {warning}");
+        }
+    }
     let plans = tables
         .iter()
         .map(|t| table_copy::plan(t, rules.as_ref()))

@@ -5,12 +5,18 @@
 //! (`--mask-rules FILE`) in the same format, whose lines win:
 //! `[schema.]table.column  RULE`, `#` comments. Each rule becomes an SQL expression cast back to
 //! the column's type, so the masked backup restores into the same schema.
+//!
+//! A rule from the file that names no column is an error, never ignored: with a typo
+//! (`users.emial`) the real column would stay unmasked in a backup labelled masked. Palm's
+//! default rules describe Palm's tables; on another database they may name tables or columns
+//! that are not there, which is said in a warning.
 
 use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
 use anyhow::{Context, Result};
+use tokio_postgres::Client;
 
 use super::catalog::{Column, Table};
 use crate::error::Failure;
@@ -74,6 +80,10 @@ struct RuleLine {
     table: String,
     column: String,
     rule: MaskRule,
+    /// The line as written, and where: `users.emial hash (rules.txt, line 2)`.
+    source: String,
+    /// One of Palm's default rules (not from `--mask-rules`).
+    default: bool,
 }
 
 /// The masking rules in force.
@@ -86,6 +96,9 @@ impl MaskRules {
     /// Palm's default rules, plus (winning over them) the rules of `file` if given.
     pub fn load(file: Option<&Path>) -> Result<MaskRules> {
         let mut rules = MaskRules::parse(DEFAULT_RULES, "the default mask rules")?;
+        for line in &mut rules.lines {
+            line.default = true;
+        }
         if let Some(path) = file {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read mask rules {}", path.display()))?;
@@ -125,6 +138,8 @@ impl MaskRules {
                 table: table.to_string(),
                 column: column.to_string(),
                 rule,
+                source: format!("\"{target} {rule}\" ({origin}, line {})", n + 1),
+                default: false,
             });
         }
         Ok(MaskRules { lines })
@@ -139,6 +154,82 @@ impl MaskRules {
             .map(|l| l.rule)
             .filter(|rule| *rule != MaskRule::Keep)
     }
+}
+
+/// Checks every rule against the tables being backed up (and, for a rule naming a table left
+/// out of the backup, against the database): a rule from the file that names a column that
+/// does not exist is an error naming the rule and the table. Returns warnings about Palm's
+/// default rules that match nothing here.
+pub async fn check_rules(
+    client: &Client,
+    rules: &MaskRules,
+    tables: &[Table],
+) -> Result<Vec<String>> {
+    let mut problems = Vec::new();
+    let mut warnings = Vec::new();
+    for line in &rules.lines {
+        let qualified = format!("{}.{}", line.schema, line.table);
+        let problem = match tables
+            .iter()
+            .find(|t| t.schema == line.schema && t.name == line.table)
+        {
+            Some(table) => match table.columns.iter().find(|c| c.entry.name == line.column) {
+                None => Some(format!(
+                    "mask rule {}: table {qualified} has no column \"{}\" (its columns: {})",
+                    line.source,
+                    line.column,
+                    table
+                        .columns
+                        .iter()
+                        .map(|c| c.entry.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+                Some(column) if column.entry.generated && line.rule != MaskRule::Keep => {
+                    Some(format!(
+                        "mask rule {}: column \"{}\" of {qualified} is generated, so it is not \
+                         in the backup: mask the columns it is computed from",
+                        line.source, line.column
+                    ))
+                }
+                Some(_) => None,
+            },
+            // Palm's defaults name Palm's tables; another database need not have them.
+            None if line.default => None,
+            None if table_exists(client, &qualified).await? => None,
+            None => Some(format!(
+                "mask rule {}: there is no table {qualified}",
+                line.source
+            )),
+        };
+        match problem {
+            Some(problem) if line.default => warnings.push(problem),
+            Some(problem) => problems.push(problem),
+            None => {}
+        }
+    }
+    if problems.is_empty() {
+        return Ok(warnings);
+    }
+    Err(Failure::usage(problems.join("; "))
+        .with_hint(
+            "fix the table or column name in the mask rules file: a rule that matches nothing would leave the real column unmasked",
+        )
+        .into())
+}
+
+async fn table_exists(client: &Client, qualified: &str) -> Result<bool> {
+    let (schema, table) = qualified.split_once('.').unwrap_or(("public", qualified));
+    let row = client
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_class AS c
+                            JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace
+                            WHERE n.nspname = $1 AND c.relname = $2)",
+            &[&schema, &table],
+        )
+        .await
+        .context("cannot check the tables the mask rules name")?;
+    Ok(row.get(0))
 }
 
 fn is_text(column: &Column) -> bool {

@@ -19,6 +19,10 @@ use serde::Serialize;
 use super::list::scan;
 use crate::archive::repository::Repository;
 
+/// The longest retention `--keep-days` (and the API's `keep_days`) accepts: 100 years. More is
+/// a typo, and a cutoff before year 0 cannot be computed.
+pub const MAX_KEEP_DAYS: u32 = 36_500;
+
 #[derive(Debug, Clone)]
 pub struct PruneOptions {
     pub keep_days: u32,
@@ -84,8 +88,7 @@ impl PruneReport {
 }
 
 pub fn prune(repo: &Repository, options: &PruneOptions) -> Result<PruneReport> {
-    let now = Utc::now();
-    let cutoff = now - chrono::Duration::days(i64::from(options.keep_days));
+    let cutoff = cutoff(Utc::now(), options.keep_days)?;
     let keep_last = options.keep_last.max(1);
     let mut report = PruneReport {
         dry_run: options.dry_run,
@@ -122,4 +125,38 @@ pub fn prune(repo: &Repository, options: &PruneOptions) -> Result<PruneReport> {
         });
     }
     Ok(report)
+}
+
+/// The moment before which backups are expired; a retention out of range is an error, never
+/// a panic or a wrapped date.
+fn cutoff(now: DateTime<Utc>, keep_days: u32) -> Result<DateTime<Utc>> {
+    chrono::Duration::try_days(i64::from(keep_days))
+        .filter(|_| keep_days <= MAX_KEEP_DAYS)
+        .and_then(|keep| now.checked_sub_signed(keep))
+        .ok_or_else(|| {
+            crate::error::Failure::usage(format!(
+                "--keep-days {keep_days} is out of range (0 to {MAX_KEEP_DAYS})"
+            ))
+            .into()
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keep_days_of_u32_max_is_an_error_not_a_panic() {
+        let now = Utc::now();
+        let err = cutoff(now, u32::MAX).unwrap_err();
+        assert!(
+            crate::error::one_line(&err).contains("out of range"),
+            "{err}"
+        );
+        assert_eq!(
+            cutoff(now, MAX_KEEP_DAYS).unwrap(),
+            now - chrono::Duration::days(36_500)
+        );
+        assert_eq!(cutoff(now, 0).unwrap(), now);
+    }
 }

@@ -98,10 +98,12 @@ fn parse_value(kind: Kind, text: &str) -> Result<Value, String> {
             Ok(v) if v.is_finite() && v >= 0.0 => Ok(Value::Ratio(v)),
             _ => Err(format!("\"{text}\" is not a ratio such as 0.8")),
         },
-        Kind::Count | Kind::Bytes => match text.parse::<i64>() {
+        Kind::Count => match text.parse::<i64>() {
             Ok(v) if v >= 0 => Ok(Value::Count(v)),
             _ => Err(format!("\"{text}\" is not a whole number")),
         },
+        // At most i64::MAX, so the cast is exact.
+        Kind::Bytes => crate::duration::parse_size(text).map(|bytes| Value::Count(bytes as i64)),
     }
 }
 

@@ -178,7 +178,7 @@ pub async fn load_all(
     } else {
         Setting::Forward
     };
-    let fixes = sequences::restore(&transaction, options.sequences, tables, setting).await?;
+    let fixes = sequences::restore(&transaction, options.sequences, setting).await?;
     let mut recomputed = derived::rebuild(&transaction, tables).await?;
     recomputed.extend(
         derived::refresh_materialized_views(&transaction, options.materialized_views).await?,

@@ -142,9 +142,14 @@ pub async fn tied_to(
     tables: &[TableToLoad],
 ) -> Result<Vec<(String, String)>> {
     let names: Vec<String> = tables.iter().map(TableToLoad::qualified).collect();
+    // A partition's rows may take their values from a sequence of a partitioned table above.
     let rows = client
         .query(
-            "SELECT DISTINCT n.nspname::text AS schema_name, s.relname::text AS sequence_name
+            "WITH tables AS (
+                 SELECT a.relid AS oid
+                 FROM unnest($1::text[]::regclass[]) AS t (oid),
+                      LATERAL pg_catalog.pg_partition_ancestors(t.oid) AS a (relid))
+             SELECT DISTINCT n.nspname::text AS schema_name, s.relname::text AS sequence_name
              FROM pg_catalog.pg_class AS s
              JOIN pg_catalog.pg_namespace AS n ON n.oid = s.relnamespace
              WHERE s.relkind = 'S'
@@ -154,7 +159,7 @@ pub async fn tied_to(
                        WHERE d.classid = 'pg_catalog.pg_class'::regclass
                          AND d.objid = s.oid
                          AND d.refclassid = 'pg_catalog.pg_class'::regclass
-                         AND d.refobjid = ANY ($1::text[]::regclass[])
+                         AND d.refobjid IN (SELECT oid FROM tables)
                          AND d.deptype IN ('a', 'i'))
                     OR EXISTS (
                        SELECT 1
@@ -163,7 +168,7 @@ pub async fn tied_to(
                        WHERE d.classid = 'pg_catalog.pg_attrdef'::regclass
                          AND d.refclassid = 'pg_catalog.pg_class'::regclass
                          AND d.refobjid = s.oid
-                         AND ad.adrelid = ANY ($1::text[]::regclass[])))",
+                         AND ad.adrelid IN (SELECT oid FROM tables)))",
             &[&names],
         )
         .await
@@ -204,7 +209,6 @@ pub async fn current(
 pub async fn restore(
     client: &impl GenericClient,
     recorded: &[BackupSequence],
-    restored: &[TableToLoad],
     setting: Setting,
 ) -> Result<Vec<SequenceFix>> {
     let mut fixes = Vec::new();
@@ -224,7 +228,7 @@ pub async fn restore(
         // (last_value, is_called) to set.
         let mut wanted = (sequence.last_value, sequence.is_called);
         if setting == Setting::Forward {
-            if let Some(bound) = restored_bound(client, &target, restored, ascending).await? {
+            if let Some(bound) = restored_bound(client, &target, ascending).await? {
                 let beyond = if ascending {
                     bound > next_of(wanted.0, wanted.1)
                 } else {
@@ -277,23 +281,16 @@ fn fix(name: &str, target: &TargetSequence, restarted_at: Option<i64>) -> Sequen
     }
 }
 
-/// Past the largest (or below the smallest, descending) restored value of the owning
-/// column, when that column's table was restored.
+/// Past the largest (or below the smallest, descending) value of the owning column as the
+/// target now holds it (restored rows included; for a partitioned table, all partitions).
 async fn restored_bound(
     client: &impl GenericClient,
     target: &TargetSequence,
-    restored: &[TableToLoad],
     ascending: bool,
 ) -> Result<Option<i64>> {
     let Some((schema, table, column)) = &target.owner else {
         return Ok(None);
     };
-    if !restored
-        .iter()
-        .any(|t| t.schema == *schema && t.name == *table)
-    {
-        return Ok(None);
-    }
     let sql = format!(
         "SELECT {}({})::bigint AS bound FROM {}.{}",
         if ascending { "max" } else { "min" },

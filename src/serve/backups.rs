@@ -8,6 +8,9 @@
 //! results are cached like the health report (a scrape every second reads manifests once).
 //! `/backups/status` maps its exit code like `/health`: 200 ok or warning, 503 critical (no
 //! valid backup) or unknown (the folder cannot be read). A prune empties the cache.
+//!
+//! Errors answer a stable code and a short message; what went wrong in detail (which path,
+//! which errno) goes to the server's log, rate-limited.
 
 use std::sync::Arc;
 
@@ -18,11 +21,11 @@ use axum::http::StatusCode;
 use axum::response::Response;
 use serde::Deserialize;
 
-use super::json::{json_body, json_error, json_response};
+use super::json::{error_body, json_body, json_error, json_response};
 use super::state::AppState;
 use crate::archive::repository::Repository;
 use crate::backup::list::{list_backups, BackupSummary};
-use crate::backup::prune::{prune, PruneOptions};
+use crate::backup::prune::{prune, PruneOptions, MAX_KEEP_DAYS};
 use crate::backup::status::{check_status, BackupStatus};
 use crate::error::{one_line, ExitCode};
 
@@ -38,9 +41,16 @@ pub async fn get_list(State(state): State<Arc<AppState>>) -> Response {
     let snapshot = current(&state).await;
     match &snapshot.list {
         Ok(_) => json_response(StatusCode::OK, snapshot.list_body.clone()),
-        Err(error) => json_error(StatusCode::INTERNAL_SERVER_ERROR, error),
+        Err(_) => json_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            FOLDER_UNREADABLE,
+            FOLDER_UNREADABLE_MESSAGE,
+        ),
     }
 }
+
+const FOLDER_UNREADABLE: &str = "backup_folder_unreadable";
+const FOLDER_UNREADABLE_MESSAGE: &str = "cannot read the backup folder (see the server log)";
 
 pub async fn get_status(State(state): State<Arc<AppState>>) -> Response {
     let snapshot = current(&state).await;
@@ -79,8 +89,17 @@ pub async fn delete_expired(
 ) -> Response {
     let Query(query) = match query {
         Ok(query) => query,
-        Err(rejection) => return json_error(StatusCode::BAD_REQUEST, &rejection.body_text()),
+        Err(rejection) => {
+            return json_error(StatusCode::BAD_REQUEST, "bad_query", &rejection.body_text())
+        }
     };
+    if query.keep_days > MAX_KEEP_DAYS {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            &format!("keep_days must be a number of days from 0 to {MAX_KEEP_DAYS}"),
+        );
+    }
     let options = PruneOptions {
         keep_days: query.keep_days,
         keep_last: query.keep_last,
@@ -94,7 +113,8 @@ pub async fn delete_expired(
     let Some(repo) = chosen else {
         return json_error(
             StatusCode::BAD_REQUEST,
-            "no such repository: repo must be one this server reports on",
+            "bad_query",
+            "repo must be the URL of a repository this server reports on",
         );
     };
     let _one_at_a_time = state.prune_lock.lock().await;
@@ -102,11 +122,27 @@ pub async fn delete_expired(
     state.backups.invalidate().await;
     match outcome {
         Ok(Ok(report)) => json_response(StatusCode::OK, json_body(&report)),
-        Ok(Err(err)) => json_error(StatusCode::INTERNAL_SERVER_ERROR, &one_line(&err)),
-        Err(join) => json_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            &format!("the prune task failed: {join}"),
-        ),
+        Ok(Err(err)) => {
+            let detail = one_line(&err);
+            state
+                .warnings
+                .warn("prune", || format!("prune failed: {detail}"));
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "prune_failed",
+                "the prune failed (see the server log)",
+            )
+        }
+        Err(join) => {
+            state
+                .warnings
+                .warn("prune", || format!("the prune task failed: {join}"));
+            json_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal_error",
+                "internal error (see the server log)",
+            )
+        }
     }
 }
 
@@ -141,7 +177,9 @@ async fn read(state: &AppState) -> BackupsSnapshot {
         (Err(error.clone()), Err(error))
     });
     if let Err(error) = &status {
-        tracing::warn!("backups: {error}");
+        state
+            .warnings
+            .warn("backups", || format!("backups: {error}"));
     }
     let list_body = match &list {
         Ok(list) => json_body(list),
@@ -149,7 +187,11 @@ async fn read(state: &AppState) -> BackupsSnapshot {
     };
     let status_body = match &status {
         Ok(status) => json_body(status),
-        Err(error) => json_body(&serde_json::json!({"status": "unknown", "error": error})),
+        Err(_) => {
+            let mut body = error_body(FOLDER_UNREADABLE, FOLDER_UNREADABLE_MESSAGE);
+            body["status"] = "unknown".into();
+            json_body(&body)
+        }
     };
     BackupsSnapshot {
         list,

@@ -14,9 +14,10 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
 
-use super::json::{json_body, json_response};
+use super::json::{error_body, json_body, json_response};
+use super::pool::Unavailable;
 use super::state::AppState;
-use crate::error::{failure_of, one_line, ExitCode};
+use crate::error::{failure_of, one_line, ExitCode, FailureKind};
 use crate::health::{self, HealthOptions};
 
 /// One health collection, ready to be served many times.
@@ -59,12 +60,13 @@ async fn collect(state: &AppState) -> HealthSnapshot {
             collect_seconds,
         },
         Err(err) => {
-            let error = one_line(&err);
-            tracing::warn!("health: {error}");
-            let mut body = serde_json::json!({"status": "unknown", "checks": [], "error": error});
-            if let Some(hint) = failure_of(&err).and_then(|f| f.hint.as_deref()) {
-                body["hint"] = hint.into();
-            }
+            let detail = one_line(&err);
+            state
+                .warnings
+                .warn("health", || format!("health: {detail}"));
+            let mut body = public_error(&err);
+            body["status"] = "unknown".into();
+            body["checks"] = serde_json::json!([]);
             HealthSnapshot {
                 http_status: StatusCode::SERVICE_UNAVAILABLE,
                 body: json_body(&body),
@@ -72,5 +74,28 @@ async fn collect(state: &AppState) -> HealthSnapshot {
                 collect_seconds,
             }
         }
+    }
+}
+
+/// What an HTTP client is told about a failed collection: a code and palmdb's own short words,
+/// never the connection target (`user@host:port/database`) or the server's raw message.
+fn public_error(err: &anyhow::Error) -> serde_json::Value {
+    if let Some(unavailable) = err.chain().find_map(|e| e.downcast_ref::<Unavailable>()) {
+        return error_body("database_unavailable", &unavailable.public);
+    }
+    match failure_of(err) {
+        // palmdb's own messages about the checks (never migrated, not allowed), with a hint.
+        Some(failure) if failure.kind != FailureKind::Connect => {
+            let mut body = error_body("health_failed", &failure.message);
+            if let Some(hint) = &failure.hint {
+                body["hint"] = hint.as_str().into();
+            }
+            body
+        }
+        Some(_) => error_body("database_unavailable", "cannot connect to the database"),
+        None => error_body(
+            "health_failed",
+            "the health checks failed (see the server log)",
+        ),
     }
 }

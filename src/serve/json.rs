@@ -16,7 +16,13 @@ pub fn json_response(status: StatusCode, body: Bytes) -> Response {
     (status, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-/// `{"error": "..."}` with the given status, for failures that have no report to show.
-pub fn json_error(status: StatusCode, error: &str) -> Response {
-    json_response(status, json_body(&serde_json::json!({ "error": error })))
+/// `{"error": "...", "code": "..."}` with the given status, for failures that have no report
+/// to show: a stable `code` for programs, a short `error` for people. Never a path, a host, a
+/// user or a database name: those stay in the server's log.
+pub fn json_error(status: StatusCode, code: &'static str, error: &str) -> Response {
+    json_response(status, json_body(&error_body(code, error)))
+}
+
+pub fn error_body(code: &'static str, error: &str) -> serde_json::Value {
+    serde_json::json!({ "error": error, "code": code })
 }

@@ -20,9 +20,12 @@ pub mod pool;
 pub mod router;
 pub mod shutdown;
 pub mod state;
+pub mod tls;
 pub mod tokens;
+pub mod warnings;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -34,16 +37,23 @@ use tokio::sync::Mutex;
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
 use cache::Cached;
+use listener::Limits;
 use pool::DbPool;
 use shutdown::ShutdownSignals;
 use state::AppState;
 use tokens::{TokenSources, Tokens};
+use warnings::Warnings;
 
 /// How long requests in flight may take to finish after SIGTERM/SIGINT.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 pub struct ServeOptions {
     pub listen: SocketAddr,
+    /// `--tls-cert` and `--tls-key`: serve HTTPS.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// `--insecure-listen`: allow a non-loopback address without TLS.
+    pub insecure_listen: bool,
+    pub limits: Limits,
     pub tokens: TokenSources,
     pub metrics_public: bool,
     pub repos: Vec<crate::archive::repository::Repository>,
@@ -56,7 +66,17 @@ pub struct ServeOptions {
 
 pub async fn serve(settings: &ConnectSettings, options: ServeOptions) -> Result<()> {
     check_timeouts(&options)?;
+    check_exposure(
+        options.listen,
+        options.tls.is_some(),
+        options.insecure_listen,
+    )?;
     let tokens = Tokens::load(&options.tokens)?;
+    let tls = match &options.tls {
+        Some((cert, key)) => Some(tls::acceptor(cert, key)?),
+        None => None,
+    };
+    let warnings = Arc::new(Warnings::default());
     let signals = ShutdownSignals::install()?;
     let pool = DbPool::open(settings, options.pool_size, options.db_timeout)?;
     let state = Arc::new(AppState {
@@ -70,7 +90,8 @@ pub async fn serve(settings: &ConnectSettings, options: ServeOptions) -> Result<
         prune_lock: Mutex::new(()),
         started: Instant::now(),
         health_collections: AtomicU64::new(0),
-        dashboard: dashboard::DashboardState::new(false),
+        warnings: warnings.clone(),
+        dashboard: dashboard::DashboardState::new(options.tls.is_some()),
     });
     let app = router::build(state.clone(), options.request_timeout);
     let listener = bind(options.listen).await?;
@@ -79,7 +100,16 @@ pub async fn serve(settings: &ConnectSettings, options: ServeOptions) -> Result<
         let name = signals.received().await;
         eprintln!("palmdb serve: {name} received, finishing the requests in flight");
     };
-    listener::serve_until(listener, app, stop, SHUTDOWN_GRACE).await?;
+    listener::serve_until(
+        listener,
+        app,
+        tls,
+        options.limits,
+        warnings,
+        stop,
+        SHUTDOWN_GRACE,
+    )
+    .await?;
     state.pool.close();
     eprintln!("palmdb serve: stopped");
     Ok(())
@@ -99,6 +129,24 @@ fn check_timeouts(options: &ServeOptions) -> Result<()> {
     Ok(())
 }
 
+/// Tokens must not cross a network in clear text: an address other machines can reach needs
+/// TLS, or the operator's explicit `--insecure-listen` (a private network, a TLS proxy on
+/// another host).
+fn check_exposure(listen: SocketAddr, tls: bool, insecure_listen: bool) -> Result<()> {
+    if listen.ip().is_loopback() || tls || insecure_listen {
+        return Ok(());
+    }
+    Err(Failure::usage(format!(
+        "--listen {listen} can be reached from other machines, and without TLS the tokens would \
+         cross the network in clear text"
+    ))
+    .with_hint(
+        "listen on 127.0.0.1 behind a TLS proxy, give --tls-cert FILE --tls-key FILE, or pass \
+         --insecure-listen if the network is private",
+    )
+    .into())
+}
+
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr).await.map_err(|e| {
         Failure::usage(format!("cannot listen on {addr}: {e}"))
@@ -114,7 +162,12 @@ fn announce(listener: &TcpListener, state: &AppState, options: &ServeOptions) ->
         .local_addr()
         .map_err(|e| Failure::operation(format!("cannot read the listening address: {e}")))?;
     eprintln!(
-        "palmdb serve: listening on http://{addr} (database {}, pool of {}, metrics {})",
+        "palmdb serve: listening on {}://{addr} (database {}, pool of {}, metrics {})",
+        if options.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        },
         state.pool.describe(),
         options.pool_size,
         if options.metrics_public {
@@ -123,10 +176,10 @@ fn announce(listener: &TcpListener, state: &AppState, options: &ServeOptions) ->
             "need a token"
         }
     );
-    if !addr.ip().is_loopback() {
+    if !addr.ip().is_loopback() && options.tls.is_none() {
         eprintln!(
-            "palmdb serve: warning: {addr} is reachable from other machines and tokens travel in \
-             clear text: put a TLS proxy in front, or listen on 127.0.0.1"
+            "palmdb serve: warning: --insecure-listen: {addr} is reachable from other machines \
+             and tokens travel in clear text"
         );
     }
     if !state.tokens.has_admin() {

@@ -18,6 +18,22 @@ use tokio_postgres::Client;
 use crate::connect::ConnectSettings;
 use crate::error::{describe_pg_error, Failure};
 
+/// The database could not be reached or did not answer in time. `detail` (which names
+/// `user@host:port/database`) is for the server's log; `public` is what an HTTP client is told.
+#[derive(Debug)]
+pub struct Unavailable {
+    pub detail: String,
+    pub public: String,
+}
+
+impl std::fmt::Display for Unavailable {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.detail)
+    }
+}
+
+impl std::error::Error for Unavailable {}
+
 pub struct DbPool {
     pool: Pool,
     target: String,
@@ -108,14 +124,11 @@ impl DbPool {
     }
 
     fn too_slow(&self) -> anyhow::Error {
-        Failure::connect(
-            format!(
-                "no answer from {} within {}",
-                self.target,
-                humantime::format_duration(self.timeout)
-            ),
-            None,
-        )
+        let within = humantime::format_duration(self.timeout);
+        Unavailable {
+            detail: format!("no answer from {} within {within}", self.target),
+            public: format!("no answer from the database within {within}"),
+        }
         .into()
     }
 
@@ -130,6 +143,10 @@ impl DbPool {
             }
             other => other.to_string(),
         };
-        Failure::connect(format!("cannot connect to {}: {reason}", self.target), None).into()
+        Unavailable {
+            detail: format!("cannot connect to {}: {reason}", self.target),
+            public: "cannot connect to the database".to_string(),
+        }
+        .into()
     }
 }

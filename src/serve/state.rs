@@ -1,6 +1,7 @@
 //! What every request handler shares: the tokens, the pool, the caches and the settings.
 
 use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::Mutex;
@@ -10,6 +11,7 @@ use super::cache::Cached;
 use super::health::HealthSnapshot;
 use super::pool::DbPool;
 use super::tokens::Tokens;
+use super::warnings::Warnings;
 
 pub struct AppState {
     pub tokens: Tokens,
@@ -26,6 +28,8 @@ pub struct AppState {
     pub started: Instant,
     /// Health collections run so far (each is one query): shows what the cache saves.
     pub health_collections: AtomicU64,
+    /// Warnings a client or a failing database can repeat, rate-limited.
+    pub warnings: Arc<Warnings>,
     /// The dashboard's sessions and cached advice.
     pub dashboard: super::dashboard::DashboardState,
 }

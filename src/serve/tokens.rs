@@ -15,7 +15,15 @@ use subtle::ConstantTimeEq;
 use crate::error::Failure;
 
 /// Tokens shorter than this are refused: a guessable token is no better than none.
-pub const MIN_TOKEN_LEN: usize = 16;
+/// `openssl rand -hex 32` gives 64 characters.
+pub const MIN_TOKEN_LEN: usize = 32;
+
+/// Tokens with fewer different characters than this are refused: `aaaa...` or `abababab...`
+/// is long but not secret. Hex has 16 symbols, so a random hex token has them all.
+pub const MIN_DISTINCT_CHARS: usize = 8;
+
+/// What every token hint says.
+pub const TOKEN_HINT: &str = "generate one with: openssl rand -hex 32";
 
 /// What a valid token allows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -102,7 +110,15 @@ impl Tokens {
     /// What the `Authorization` header's value grants, if anything. Both tokens are always
     /// compared, so the time taken does not say which one (if any) was close.
     pub fn access_of(&self, authorization: Option<&[u8]>) -> Option<Access> {
-        let presented = authorization.and_then(bearer_token)?;
+        self.access_of_token(authorization.and_then(bearer_token)?)
+    }
+
+    /// What a token presented some other way (a login form) grants, if anything; the same
+    /// constant-time comparison as [`Tokens::access_of`].
+    pub fn access_of_token(&self, presented: &[u8]) -> Option<Access> {
+        if presented.is_empty() {
+            return None;
+        }
         let no = subtle::Choice::from(0);
         let is_admin = self.admin.as_ref().map_or(no, |s| s.matches(presented));
         let is_read = self.read.as_ref().map_or(no, |s| s.matches(presented));
@@ -150,7 +166,7 @@ fn one_token(
         (None, Some(path)) => read_token_file(role, path)?,
         (None, None) => return Ok(None),
     };
-    validate(role, &token)?;
+    check_strength(role, &token)?;
     Ok(Some(token))
 }
 
@@ -174,36 +190,41 @@ fn read_token_file(role: &str, path: &Path) -> Result<String> {
     Ok(text.trim().to_string())
 }
 
-/// Refuses tokens that are empty, short, or that cannot travel in an HTTP header.
-fn validate(role: &str, token: &str) -> Result<()> {
-    if token.is_empty() {
-        return Err(Failure::usage(format!("the {role} token is empty"))
-            .with_hint("generate one with: openssl rand -hex 32")
-            .into());
-    }
-    if token.len() < MIN_TOKEN_LEN {
-        return Err(Failure::usage(format!(
-            "the {role} token is shorter than {MIN_TOKEN_LEN} characters"
-        ))
-        .with_hint("generate one with: openssl rand -hex 32")
-        .into());
-    }
-    if !token.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(Failure::usage(format!(
+/// Refuses tokens that are empty, short, repetitive, or that cannot travel in an HTTP header.
+/// The message names the role and the rule, never the token.
+pub fn check_strength(role: &str, token: &str) -> Result<()> {
+    let problem = if token.is_empty() {
+        format!("the {role} token is empty")
+    } else if !token.bytes().all(|b| b.is_ascii_graphic()) {
+        format!(
             "the {role} token has spaces, control or non-ASCII characters, which cannot be sent in an HTTP header"
-        ))
-        .with_hint("generate one with: openssl rand -hex 32")
-        .into());
+        )
+    } else if token.len() < MIN_TOKEN_LEN {
+        format!("the {role} token is shorter than {MIN_TOKEN_LEN} characters")
+    } else if distinct_bytes(token) < MIN_DISTINCT_CHARS {
+        format!(
+            "the {role} token has fewer than {MIN_DISTINCT_CHARS} different characters: it is guessable"
+        )
+    } else {
+        return Ok(());
+    };
+    Err(Failure::usage(problem).with_hint(TOKEN_HINT).into())
+}
+
+fn distinct_bytes(token: &str) -> usize {
+    let mut seen = [false; 256];
+    for b in token.bytes() {
+        seen[usize::from(b)] = true;
     }
-    Ok(())
+    seen.iter().filter(|s| **s).count()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    const ADMIN: &str = "admin-token-0123456789abcdef";
-    const READ: &str = "read-token-0123456789abcdef";
+    const ADMIN: &str = "admin-token-0123456789abcdef0123456789";
+    const READ: &str = "read-token-0123456789abcdef0123456789";
 
     fn both() -> Tokens {
         Tokens::load(&TokenSources {
@@ -252,7 +273,12 @@ mod tests {
 
     #[test]
     fn weak_tokens_are_refused_without_being_echoed() {
-        for bad in ["", "xyzzy", "has a space in it ok", "tab\there-0123456789"] {
+        for bad in [
+            "",
+            "xyzzy",
+            "has a space in it ok, and it is long enough",
+            "tab\there-0123456789-0123456789-0123456789",
+        ] {
             let err = Tokens::load(&TokenSources {
                 admin_token: Some(bad.into()),
                 ..Default::default()
@@ -264,6 +290,38 @@ mod tests {
                 "{text}"
             );
         }
+    }
+
+    #[test]
+    fn sixteen_repeated_letters_are_refused() {
+        // The probe: accepted before, although anyone could guess it.
+        for (weak, why) in [
+            ("aaaaaaaaaaaaaaaa", "shorter than 32"),
+            (&"a".repeat(64), "fewer than 8 different"),
+            (&"abcdefg".repeat(10), "fewer than 8 different"),
+            ("0123456789abcdef0123456789abcde", "shorter than 32"),
+        ] {
+            let err = check_strength("admin", weak).unwrap_err();
+            let text = crate::error::one_line(&err);
+            assert!(text.contains(why), "{weak}: {text}");
+            assert!(!text.contains(weak), "{text}");
+            assert_eq!(
+                crate::error::failure_of(&err).and_then(|f| f.hint.as_deref()),
+                Some(TOKEN_HINT)
+            );
+        }
+        // What `openssl rand -hex 32` gives passes: 64 hex characters.
+        check_strength("admin", &"0123456789abcdef".repeat(4)).unwrap();
+        check_strength("admin", &"abcdefgh".repeat(4)).unwrap();
+    }
+
+    #[test]
+    fn a_login_form_token_is_checked_like_a_header() {
+        let t = both();
+        assert_eq!(t.access_of_token(ADMIN.as_bytes()), Some(Access::Admin));
+        assert_eq!(t.access_of_token(READ.as_bytes()), Some(Access::Read));
+        assert_eq!(t.access_of_token(b""), None);
+        assert_eq!(t.access_of_token(b"nope"), None);
     }
 
     #[test]

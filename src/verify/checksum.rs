@@ -89,11 +89,14 @@ pub async fn backup(
         &mut |_| {},
         move |writer: &mut copy_in::RowWriter| {
             let mut reader = files.lines(&file)?;
-            while let Some(line) = reader.next_line()? {
-                if line.is_empty() {
+            // Streamed: a line of any length goes to the server in chunks.
+            while let Some(length) = reader.stream_line(|piece| {
+                writer.buffer().extend_from_slice(piece);
+                writer.flush_if_full()
+            })? {
+                if length == 0 {
                     return Err(anyhow!("line {} is empty", reader.lines_read()));
                 }
-                writer.buffer().extend_from_slice(line);
                 writer.buffer().push(b'\n');
                 writer.row_done()?;
             }

@@ -89,6 +89,9 @@ pub fn check_backup(
         (Some(_), None) => BackupFiles::new(backup.clone(), &manifest, None),
         (_, identities) => BackupFiles::readable(backup.clone(), &manifest, identities)?,
     };
+    report.manifest_sealed = backup
+        .manifest_bytes()
+        .is_ok_and(|text| crate::archive::manifest::is_sealed_text(&text));
     report.backup = manifest.id.clone();
     report.masked = manifest.masked;
     report.schema_version = manifest.schema_version;

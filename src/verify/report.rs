@@ -23,6 +23,9 @@ pub struct VerifyReport {
     pub bytes: u64,
     /// What is wrong with `manifest.json` itself; the files are not checked when non-empty.
     pub manifest_problems: Vec<String>,
+    /// The manifest carries its own SHA-256 (`manifest_sha256`), so an edit to it is caught.
+    /// False only for format 1 manifests written before palmdb sealed them.
+    pub manifest_sealed: bool,
     pub files: Vec<FileCheck>,
     /// The stored schema (format 2); `None` when the backup holds none.
     pub schema: Option<FileCheck>,
@@ -43,6 +46,7 @@ impl VerifyReport {
             rows: 0,
             bytes: 0,
             manifest_problems: Vec::new(),
+            manifest_sealed: false,
             files: Vec::new(),
             schema: None,
             restore_test: None,
@@ -97,6 +101,12 @@ impl VerifyReport {
         }
         for problem in &self.manifest_problems {
             out.push_str(&format!("  manifest.json: {problem}\n"));
+        }
+        if self.manifest_problems.is_empty() && !self.manifest_sealed {
+            out.push_str(
+                "  note: manifest.json has no manifest_sha256 (written before palmdb sealed \
+                 manifests): an edit to it cannot be detected\n",
+            );
         }
         for file in self.files.iter().chain(&self.schema).filter(|f| !f.ok) {
             out.push_str(&format!(

@@ -88,10 +88,14 @@ pub fn manifest(folder: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap()
 }
 
+/// Writes a changed manifest as palmdb would, with its own SHA-256 recomputed (an edit that
+/// did not recompute it is caught first; tests of that write the file themselves).
 pub fn write_manifest(folder: &Path, manifest: &serde_json::Value) {
+    let mut manifest = manifest.clone();
+    palmdb::archive::manifest::seal(&mut manifest);
     std::fs::write(
         folder.join("manifest.json"),
-        serde_json::to_vec_pretty(manifest).unwrap(),
+        serde_json::to_vec_pretty(&manifest).unwrap(),
     )
     .unwrap();
 }
@@ -137,13 +141,16 @@ pub fn rewrite_table(folder: &Path, name: &str, edit: impl FnOnce(&mut Vec<Strin
     let mut m = manifest(folder);
     let file = path.file_name().unwrap().to_str().unwrap().to_string();
     let total_before: u64 = m["total_rows"].as_u64().unwrap();
+    let bytes_before: u64 = m["total_bytes"].as_u64().unwrap();
     for t in m["tables"].as_array_mut().unwrap() {
         if t["file"] == file.as_str() {
             let old_rows = t["rows"].as_u64().unwrap();
+            let old_bytes = t["bytes"].as_u64().unwrap();
             t["rows"] = (lines.len() as u64).into();
             t["bytes"] = (bytes.len() as u64).into();
             t["sha256"] = sha256_hex(&bytes).into();
             m["total_rows"] = (total_before - old_rows + lines.len() as u64).into();
+            m["total_bytes"] = (bytes_before - old_bytes + bytes.len() as u64).into();
             break;
         }
     }
@@ -153,6 +160,85 @@ pub fn rewrite_table(folder: &Path, name: &str, edit: impl FnOnce(&mut Vec<Strin
 pub fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+/// Starts `palmdb restore` into `target`, SIGKILLs it as soon as `moment` (a query on the
+/// restore's backend in pg_stat_activity / progress views, `$1` its pid) returns true, and
+/// waits until the server has rolled the dead session back.
+pub fn kill_restore_when(target: &TestDb, folder: &std::path::Path, moment: &'static str) {
+    let child = target
+        .command(&["restore", folder.to_str().unwrap()])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let url = target.url.clone();
+    let database = target.name.clone();
+    crate::common::block_on(async move {
+        let mut child = child;
+        let client = crate::common::connect(&url).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        loop {
+            let backend: Option<i32> = client
+                .query_opt(
+                    "SELECT pid FROM pg_stat_activity
+                     WHERE datname = $1 AND application_name = 'palmdb restore'
+                       AND backend_type = 'client backend'",
+                    &[&database],
+                )
+                .await
+                .unwrap()
+                .map(|r| r.get(0));
+            if let Some(pid) = backend {
+                let now: bool = client.query_one(moment, &[&pid]).await.unwrap().get(0);
+                if now {
+                    break;
+                }
+            }
+            assert!(
+                child.try_wait().unwrap().is_none(),
+                "restore ended before it could be killed"
+            );
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the restore never got there"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        // The server notices the dead client and rolls back; wait for its backend to go.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        loop {
+            let left: i64 = client
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity
+                     WHERE datname = $1 AND application_name = 'palmdb restore'",
+                    &[&database],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            if left == 0 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the killed restore's backend stayed"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    });
+}
+
+/// A database that is not Palm's: `tests/fixtures/foreign_schema.sql`.
+pub const FOREIGN_SCHEMA: &str = include_str!("../fixtures/foreign_schema.sql");
+
+/// A new database holding [`FOREIGN_SCHEMA`] and its rows.
+pub fn foreign_source(tag: &str) -> TestDb {
+    let source = TestDb::new(tag);
+    source.execute(FOREIGN_SCHEMA);
+    source
 }
 
 /// Every user table of a database, `schema.table` quoted for SQL, sorted.
@@ -208,4 +294,42 @@ pub fn schema_of(db: &TestDb) -> String {
         .filter(|l| !l.starts_with("\\restrict") && !l.starts_with("\\unrestrict"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+/// Runs `command` to its end and returns its output and its peak resident memory in bytes
+/// (the kernel's `ru_maxrss` for the process, from `wait4`).
+pub fn run_measuring_memory(mut command: std::process::Command) -> (std::process::Output, u64) {
+    use std::io::Read;
+    use std::os::unix::process::ExitStatusExt;
+    command
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped());
+    // Reaped below with wait4 (which also reports the peak memory), not Child::wait.
+    #[allow(clippy::zombie_processes)]
+    let mut child = command.spawn().expect("the command starts");
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stdout.read_to_end(&mut bytes);
+        bytes
+    });
+    let err = std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = stderr.read_to_end(&mut bytes);
+        bytes
+    });
+    let pid = child.id() as libc::pid_t;
+    let mut status: libc::c_int = 0;
+    // SAFETY: a zeroed rusage is a valid value for wait4 to fill in.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: waits for our own child, with valid pointers to the status and usage.
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    let output = std::process::Output {
+        status: std::process::ExitStatus::from_raw(status),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    };
+    (output, usage.ru_maxrss as u64 * 1024)
 }

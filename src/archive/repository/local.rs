@@ -9,7 +9,6 @@
 
 use std::fs::{self, File};
 use std::io::{self, Write};
-use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
@@ -20,6 +19,7 @@ use super::{Backup, FileSink, FileSource, Place, Store, Unfinished};
 use crate::archive::naming::{
     backup_id, is_backup_id, is_partial_name, partial_name, MANIFEST_FILE, PARTIAL_PREFIX,
 };
+use crate::archive::open::{create_private_dirs, open_regular_file, refuse_writable_by_others};
 use crate::archive::writer::{create_private_dir, create_private_file, sync_dir, PrivateFile};
 use crate::archive::Manifest;
 use crate::error::Failure;
@@ -55,6 +55,8 @@ impl LocalRepo {
                 .into())
             }
         };
+        // Another local user who can write here could swap a backup: refused, with the chmod.
+        refuse_writable_by_others(&self.root)?;
         let mut names = Vec::new();
         for entry in entries {
             let entry = entry.with_context(|| format!("cannot read {}", self.root.display()))?;
@@ -95,11 +97,8 @@ impl LocalRepo {
     /// Starts a backup in `<root>/.partial-<id>-<pid>/`, creating the root (0700) if needed.
     /// With `fixed_id`, it can only be published under that id.
     pub fn create(&self, started_at: DateTime<Utc>, fixed_id: Option<&str>) -> Result<LocalNew> {
-        if !self.root.exists() {
-            fs::create_dir_all(&self.root)
-                .and_then(|_| fs::set_permissions(&self.root, fs::Permissions::from_mode(0o700)))
-                .map_err(|e| unwritable(&self.root, &e))?;
-        }
+        create_private_dirs(&self.root).map_err(|e| unwritable(&self.root, &e))?;
+        refuse_writable_by_others(&self.root)?;
         let id = match fixed_id {
             Some(id) => {
                 if self.root.join(id).symlink_metadata().is_ok() {
@@ -219,33 +218,10 @@ impl LocalRepo {
     }
 }
 
-/// Longest a manifest may be: about 1 KB per table, so far more than any backup needs.
-const MAX_MANIFEST_BYTES: u64 = 256 * 1024 * 1024;
-
-/// The strict check of a folder's manifest (a regular file, not through a symlink).
+/// The strict check of a folder's manifest: a regular file (not through a symlink) in a
+/// folder only its owner can write, then the format's own checks.
 pub fn check_manifest(folder: &Path) -> Result<Manifest, Vec<String>> {
-    use std::io::Read;
-    let path = folder.join(MANIFEST_FILE);
-    let mut text = Vec::new();
-    let read = open_file(&path).and_then(|file| {
-        file.take(MAX_MANIFEST_BYTES + 1)
-            .read_to_end(&mut text)
-            .map(|_| ())
-    });
-    match read {
-        Ok(()) if text.len() as u64 > MAX_MANIFEST_BYTES => {
-            return Err(vec![format!(
-                "{MANIFEST_FILE} is larger than {MAX_MANIFEST_BYTES} bytes"
-            )])
-        }
-        Ok(()) => {}
-        Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            return Err(vec![format!("{MANIFEST_FILE} is missing")])
-        }
-        Err(e) => return Err(vec![format!("cannot read {MANIFEST_FILE}: {e}")]),
-    }
-    let name = folder.file_name().and_then(|n| n.to_str());
-    super::manifest_check::parse(&text, name)
+    Manifest::check(folder).map_err(|invalid| invalid.problems)
 }
 
 /// The regular files directly in a backup folder, with their sizes.
@@ -265,24 +241,22 @@ pub fn file_sizes(folder: &Path) -> Result<std::collections::HashMap<String, u64
     Ok(sizes)
 }
 
-/// Whether `folder` is a real folder (not a symlink) with a manifest file in it.
-pub fn is_backup_folder(folder: &Path) -> bool {
-    folder.symlink_metadata().is_ok_and(|m| m.is_dir())
+/// Whether `folder` is a real folder (not a symlink) with a manifest file in it, in a
+/// repository only its owner can write to.
+pub fn is_backup_folder(folder: &Path) -> Result<bool> {
+    if let Some(root) = folder.parent() {
+        refuse_writable_by_others(root)?;
+    }
+    Ok(folder.symlink_metadata().is_ok_and(|m| m.is_dir())
         && folder
             .join(MANIFEST_FILE)
             .symlink_metadata()
-            .is_ok_and(|m| m.is_file())
+            .is_ok_and(|m| m.is_file()))
 }
 
 /// Opens a backup's file for reading: a regular file, never through a symlink.
 pub fn open_file(path: &Path) -> io::Result<FileSource> {
-    if !path.symlink_metadata()?.file_type().is_file() {
-        return Err(io::Error::other(format!(
-            "{} is not a regular file",
-            path.display()
-        )));
-    }
-    Ok(Box::new(File::open(path)?))
+    Ok(Box::new(open_regular_file(path)?))
 }
 
 /// A backup being written into a locked `.partial-*` folder.

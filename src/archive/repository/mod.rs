@@ -21,7 +21,6 @@
 mod bridge;
 mod local;
 mod location;
-mod manifest_check;
 mod object;
 mod object_io;
 mod s3_settings;
@@ -406,7 +405,7 @@ impl Backup {
     /// Whether it is published (its manifest exists), valid or not.
     pub fn is_published(&self) -> Result<bool> {
         match (&self.store, &self.place) {
-            (_, Place::Folder(folder)) => Ok(local::is_backup_folder(folder)),
+            (_, Place::Folder(folder)) => local::is_backup_folder(folder),
             (Store::Object(repo), Place::Prefix(prefix)) => repo.is_published(prefix),
             _ => unreachable!("a backup belongs to the repository it came from"),
         }
@@ -468,11 +467,9 @@ impl NewBackup {
     }
 }
 
-/// The bytes of `manifest.json` for a manifest.
+/// The bytes of `manifest.json` for a manifest (with its own SHA-256).
 pub fn manifest_bytes(manifest: &Manifest) -> Result<Vec<u8>> {
-    let mut text = serde_json::to_vec_pretty(manifest)?;
-    text.push(b'\n');
-    Ok(text)
+    manifest.to_bytes()
 }
 
 /// Ids sort by time; `-N` suffixes (several backups in one second) by number.

@@ -49,7 +49,7 @@ const HEARTBEAT: Duration = Duration::from_secs(10);
 const MIN_GRACE: Duration = Duration::from_secs(30);
 
 /// Longest a manifest may be (the format's own limit is checked again when it is parsed).
-const MAX_MANIFEST_BYTES: usize = 256 * 1024 * 1024;
+const MAX_MANIFEST_BYTES: usize = crate::archive::manifest::MAX_MANIFEST_BYTES as usize;
 
 #[derive(Clone)]
 pub struct ObjectRepo {
@@ -258,7 +258,7 @@ impl ObjectRepo {
                 vec![crate::error::one_line(&e)]
             }
         })?;
-        super::manifest_check::parse(&bytes, Some(name))
+        Manifest::parse(&bytes, Some(name), Utc::now()).map_err(|invalid| invalid.problems)
     }
 
     pub fn open(&self, path: &Path) -> std::io::Result<FileSource> {

@@ -37,8 +37,7 @@ pub async fn submit(
     headers: HeaderMap,
     Form(login): Form<LoginForm>,
 ) -> Response {
-    let bearer = format!("Bearer {}", login.token.trim());
-    let Some(access) = state.tokens.access_of(Some(bearer.as_bytes())) else {
+    let Some(access) = state.tokens.access_of_token(login.token.trim().as_bytes()) else {
         return login_page(
             StatusCode::UNAUTHORIZED,
             Some("That is not the read or the admin token."),
