@@ -246,10 +246,12 @@ pub fn check_entry(entry: &EncryptionEntry) -> Result<(), String> {
     if entry.recipients.is_empty() {
         return Err("encryption lists no recipient".to_string());
     }
-    for recipient in &entry.recipients {
+    for (i, recipient) in entry.recipients.iter().enumerate() {
+        // Not echoed: a key pasted in the wrong place may be a private one.
         if age::x25519::Recipient::from_str(recipient).is_err() {
             return Err(format!(
-                "encryption lists \"{recipient}\", not an age X25519 public key"
+                "encryption recipient #{} is not an age X25519 public key",
+                i + 1
             ));
         }
     }

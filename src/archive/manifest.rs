@@ -713,6 +713,27 @@ mod tests {
         let err = Manifest::read(dir.path()).unwrap_err().to_string();
         assert!(err.contains("newer"), "{err}");
     }
+    #[test]
+    fn an_encrypted_backup_needs_format_3_and_recipients_this_palmdb_reads() {
+        let (_dir, folder, mut value) = written();
+        let public = age::x25519::Identity::generate().to_public().to_string();
+        value["encryption"] = serde_json::json!({"format": "age", "recipients": [public]});
+        let text = problems(rewrite(&folder, value.clone(), true));
+        assert!(
+            text.contains("cannot describe an encrypted backup"),
+            "{text}"
+        );
+        value["format_version"] = ENCRYPTED_FORMAT_VERSION.into();
+        let manifest = rewrite(&folder, value.clone(), true).unwrap();
+        assert_eq!(manifest.encryption.unwrap().recipients, [public]);
+        value["encryption"]["recipients"] = serde_json::json!(["AGE-SECRET-KEY-1X"]);
+        let text = problems(rewrite(&folder, value.clone(), true));
+        assert!(text.contains("not an age X25519 public key"), "{text}");
+        value["encryption"] = serde_json::json!({"format": "gpg", "recipients": []});
+        let text = problems(rewrite(&folder, value, true));
+        assert!(text.contains("not one this palmdb reads"), "{text}");
+    }
+
     /// A sample written to a folder named like its id, and its JSON, to edit.
     fn written() -> (tempfile::TempDir, std::path::PathBuf, Value) {
         let dir = tempfile::tempdir().unwrap();
