@@ -246,8 +246,8 @@ pub struct HealthArgs {
     #[arg(long = "check", value_name = "NAME")]
     pub checks: Vec<String>,
 
-    /// Replace a default threshold (repeatable), e.g. long_query_warning=30s,
-    /// dead_ratio_warning=0.1; names are the parameters of palmdb.checks().
+    /// Replace a default threshold for this run (repeatable), e.g. long_query_warning=30s,
+    /// dead_ratio_warning=0.1; names and defaults: SELECT * FROM palmdb.health_threshold_parameters.
     #[arg(long = "threshold", value_name = "NAME=VALUE", value_parser = crate::health::thresholds::Threshold::parse)]
     pub thresholds: Vec<crate::health::thresholds::Threshold>,
 
@@ -279,21 +279,25 @@ pub struct MaintainArgs {
     #[arg(long)]
     pub dry_run: bool,
 
-    /// VACUUM (ANALYZE) a table when at least this share of its rows are dead...
-    #[arg(long, default_value_t = 0.2)]
-    pub dead_ratio: f64,
+    /// VACUUM (ANALYZE) a table when more than this share of its rows are dead...
+    /// [default: dead_ratio_warning in palmdb.health_thresholds]
+    #[arg(long)]
+    pub dead_ratio: Option<f64>,
 
     /// ...and at least this many rows are dead.
-    #[arg(long, default_value_t = 1000)]
-    pub dead_rows_min: i64,
+    /// [default: dead_rows_min in palmdb.health_thresholds]
+    #[arg(long)]
+    pub dead_rows_min: Option<i64>,
 
-    /// ANALYZE a table when at least this share of its rows changed since the last ANALYZE...
-    #[arg(long, default_value_t = 0.2)]
-    pub stale_ratio: f64,
+    /// ANALYZE a table when more than this share of its rows changed since the last ANALYZE...
+    /// [default: stale_ratio_warning in palmdb.health_thresholds]
+    #[arg(long)]
+    pub stale_ratio: Option<f64>,
 
     /// ...and at least this many rows changed.
-    #[arg(long, default_value_t = 1000)]
-    pub stale_rows_min: i64,
+    /// [default: stale_rows_min in palmdb.health_thresholds]
+    #[arg(long)]
+    pub stale_rows_min: Option<i64>,
 
     /// Skip a table whose lock cannot be had within this time (e.g. 5s).
     #[arg(long, default_value = "5s", value_parser = crate::duration::parse_pg_timeout)]

@@ -146,10 +146,6 @@ async fn health_command(settings: &ConnectSettings, args: HealthArgs) -> Result<
         .with_application_name("palmdb health")
         .connect()
         .await?;
-    // A monitor must answer, not queue: fail (exit 3) rather than wait behind a lock.
-    client
-        .batch_execute("SET lock_timeout = '5s'; SET statement_timeout = '60s'")
-        .await?;
     let format = args.format.unwrap_or_else(|| {
         if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
             HealthFormat::Table

@@ -64,6 +64,40 @@ fn wait_until(db: &TestDb, condition: &str) {
     }
 }
 
+/// The checks of the database's palmdb schema, through the library (`palmdb.health_checks`).
+fn known_checks(db: &TestDb) -> Vec<String> {
+    let url = db.url.clone();
+    common::block_on(async move {
+        let client = common::connect(&url).await;
+        palmdb::health::catalog::list(&client)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| c.name)
+            .collect()
+    })
+}
+
+fn docs() -> String {
+    std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/docs/health-checks.md"
+    ))
+    .unwrap()
+}
+
+/// The check names of the `### \`name\`` headings of docs/health-checks.md, in order.
+fn documented_checks() -> Vec<String> {
+    let docs = docs();
+    let section = &docs[docs.find("## The checks").expect("a section on the checks")..];
+    let section = &section[..section[3..].find("\n## ").map_or(section.len(), |i| i + 3)];
+    section
+        .lines()
+        .filter_map(|l| l.strip_prefix("### `")?.strip_suffix('`'))
+        .map(String::from)
+        .collect()
+}
+
 #[test]
 fn a_fresh_database_is_healthy_and_every_documented_check_runs() {
     let _server = SERVER_WIDE.lock().unwrap_or_else(|e| e.into_inner());
@@ -84,11 +118,15 @@ fn a_fresh_database_is_healthy_and_every_documented_check_runs() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    let documented: Vec<&str> = palmdb::health::catalog::CHECKS
-        .iter()
-        .map(|c| c.name)
-        .collect();
+    // docs/health-checks.md describes the checks in the order palmdb.checks() reports them.
+    let documented = documented_checks();
     assert_eq!(names, documented);
+    // ... and they are all the checks the database knows (palmdb.health_checks).
+    let mut known = known_checks(&db);
+    known.sort();
+    let mut sorted = names.clone();
+    sorted.sort();
+    assert_eq!(sorted, known);
     assert_eq!(report["status"], "ok", "{report:#}");
     assert_eq!(code, 0);
     for c in report["checks"].as_array().unwrap() {
@@ -117,7 +155,7 @@ fn a_fresh_database_is_healthy_and_every_documented_check_runs() {
         "/docs/health-checks.md"
     ))
     .unwrap();
-    for name in documented {
+    for name in &known {
         assert!(
             docs.contains(&format!("### `{name}`")),
             "docs/health-checks.md lacks {name}"
@@ -729,6 +767,27 @@ fn thresholds_reach_connections_and_wraparound_checks() {
         text(cache, "remedy").starts_with("SHOW shared_buffers;"),
         "{cache:#}"
     );
+    // The index side, judged the same way: below the read floor it is "not enough data".
+    let (code, report) = health_json(
+        &db,
+        &[
+            "--check",
+            "cache_hit_indexes",
+            "--threshold",
+            "cache_min_blocks=1000000000",
+        ],
+    );
+    let cache = check(&report, "cache_hit_indexes");
+    assert_eq!(code, 0, "{report:#}");
+    assert!(
+        text(cache, "detail").starts_with("not enough data: "),
+        "{cache:#}"
+    );
+    assert!(
+        text(cache, "detail").ends_with(", 1000000000 needed to judge"),
+        "{cache:#}"
+    );
+    assert!(cache["remedy"].is_null(), "{cache:#}");
 }
 
 #[test]
@@ -856,7 +915,7 @@ fn a_pg_monitor_only_role_runs_every_check() {
         serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| panic!("{e}: {printed}"));
     assert_eq!(
         report["checks"].as_array().unwrap().len(),
-        palmdb::health::catalog::CHECKS.len()
+        known_checks(&db).len()
     );
     // The sequence values come through the SECURITY DEFINER function.
     let sequence = check(&report, "sequence_exhaustion");
@@ -1091,4 +1150,539 @@ fn maintain_reports_a_table_it_cannot_lock_and_still_maintains_the_others() {
     locker.join().unwrap();
     let out = db.palmdb(&["maintain"]);
     assert!(assert_exit(&out, 0).contains("ANALYZE public.busy: done in"));
+}
+
+#[test]
+fn slow_queries_reads_pg_stat_statements_once_it_is_installed() {
+    let db = TestDb::migrated("health_slow_queries");
+    // scripts/ensure-postgres.sh preloads the library; the extension is per database.
+    db.execute("CREATE EXTENSION pg_stat_statements");
+    for _ in 0..3 {
+        db.execute("SELECT pg_sleep(0.05) /* palmdb slow query test */");
+    }
+    let (code, report) = health_json(
+        &db,
+        &[
+            "--check",
+            "slow_queries",
+            "--threshold",
+            "slow_query_mean=20ms",
+            "--threshold",
+            "slow_query_calls=2",
+        ],
+    );
+    let slow = check(&report, "slow_queries");
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(slow["status"], "warning", "{slow:#}");
+    assert!(slow["value"].as_f64().unwrap() >= 1.0, "{slow:#}");
+    assert!(text(slow, "detail").contains("pg_sleep"), "{slow:#}");
+    assert_eq!(
+        text(slow, "threshold"),
+        "warning > 0 statements with mean time over 00:00:00.02 and at least 2 calls"
+    );
+    assert_eq!(
+        text(slow, "remedy"),
+        "SELECT * FROM palmdb.slow_queries();  -- then EXPLAIN (ANALYZE, BUFFERS) the worst one"
+    );
+    // With the defaults (100 ms over 100 calls) three 50 ms sleeps are not slow.
+    let (code, report) = health_json(&db, &["--check", "slow_queries"]);
+    assert_eq!(code, 0, "{report:#}");
+    assert_eq!(check(&report, "slow_queries")["value"], 0.0);
+}
+
+/// The rows of `palmdb.checks(thresholds, only_checks)` as psql would print them, as the
+/// JSON contract's fields.
+fn psql_checks(db: &TestDb, thresholds: &str, only: &[&str]) -> Vec<Value> {
+    let url = db.url.clone();
+    let thresholds: Value = serde_json::from_str(thresholds).unwrap();
+    let only: Vec<String> = only.iter().map(|s| s.to_string()).collect();
+    common::block_on(async move {
+        let client = common::connect(&url).await;
+        client
+            .query(
+                "SELECT name, status, value, threshold, detail, remedy
+                 FROM palmdb.checks($1, $2)",
+                &[&thresholds, &only],
+            )
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|r| {
+                serde_json::json!({
+                    "name": r.get::<_, String>(0),
+                    "status": r.get::<_, String>(1),
+                    "value": r.get::<_, Option<f64>>(2),
+                    "threshold": r.get::<_, String>(3),
+                    "detail": r.get::<_, String>(4),
+                    "remedy": r.get::<_, Option<String>>(5),
+                })
+            })
+            .collect()
+    })
+}
+
+#[test]
+fn psql_sees_exactly_what_the_cli_prints() {
+    let db = TestDb::migrated("health_psql_same");
+    db.execute(
+        "CREATE TABLE t (a int, b int);
+         CREATE INDEX t_a ON t (a);
+         CREATE INDEX t_a_b ON t (a, b);
+         CREATE TABLE parent (id int PRIMARY KEY);
+         CREATE TABLE child (id int PRIMARY KEY, parent_id int REFERENCES parent (id));
+         CREATE TABLE counter (id serial PRIMARY KEY);
+         SELECT setval('counter_id_seq', 2000000000);",
+    );
+    // Checks whose figures do not move between two calls (activity and block reads do).
+    let stable = [
+        "dead_tuples",
+        "stale_statistics",
+        "unused_indexes",
+        "duplicate_indexes",
+        "invalid_indexes",
+        "foreign_keys_without_index",
+        "tables_without_primary_key",
+        "sequence_exhaustion",
+        "serial_column_exhaustion",
+        "slow_queries",
+    ];
+    for (cli_thresholds, json_thresholds) in [
+        (vec![], "{}"),
+        (
+            vec![
+                "--threshold",
+                "sequence_warning=0.95",
+                "--threshold",
+                "sequence_critical=0.99",
+                "--threshold",
+                "unused_index_min_bytes=0",
+                "--threshold",
+                "slow_query_mean=250ms",
+            ],
+            r#"{"sequence_warning": 0.95, "sequence_critical": 0.99, "unused_index_min_bytes": "0 bytes", "slow_query_mean": "250ms"}"#,
+        ),
+    ] {
+        let mut args: Vec<&str> = stable.iter().flat_map(|c| ["--check", c]).collect();
+        args.extend(cli_thresholds);
+        let (_, cli) = health_json(&db, &args);
+        let psql = psql_checks(&db, json_thresholds, &stable);
+        assert_eq!(
+            cli["checks"].as_array().unwrap(),
+            &psql,
+            "{json_thresholds}"
+        );
+    }
+    // Default threshold texts read as before the thresholds moved to a table.
+    let psql = psql_checks(&db, "{}", &["sequence_exhaustion", "unused_indexes"]);
+    assert_eq!(
+        psql[0]["threshold"],
+        "warning > 0 (indexes of at least 10 MB)"
+    );
+    assert_eq!(
+        psql[1]["threshold"],
+        "warning > 0.8, critical > 0.9 of the sequence's range"
+    );
+}
+
+/// The rows of the "## Thresholds" table of docs/health-checks.md, as cells.
+fn documented_thresholds() -> Vec<Vec<String>> {
+    let docs = docs();
+    let section = &docs[docs.find("## Thresholds").unwrap()..];
+    section
+        .lines()
+        .skip_while(|l| !l.starts_with("| threshold |"))
+        .skip(2)
+        .take_while(|l| l.starts_with('|'))
+        .map(|l| {
+            l.trim_matches('|')
+                .split(" | ")
+                .map(|c| c.trim().trim_matches('`').to_string())
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn thresholds_live_in_one_table_that_the_docs_the_cli_and_maintain_read() {
+    let db = TestDb::migrated("health_threshold_table");
+    // The docs' table is the database's table, row for row.
+    let rows: Vec<Vec<String>> = db
+        .scalar(
+            "SELECT string_agg(concat_ws(' | ', name, coalesce(warning::text, ''),
+                                         coalesce(critical::text, ''), coalesce(value::text, ''),
+                                         unit, description), E'\\n' ORDER BY name)
+             FROM palmdb.health_thresholds",
+        )
+        .unwrap()
+        .lines()
+        .map(|l| l.split(" | ").map(String::from).collect())
+        .collect();
+    let mut documented = documented_thresholds();
+    documented.sort();
+    assert_eq!(documented, rows);
+
+    // The library reads the parameters from the same table.
+    let url = db.url.clone();
+    let parameters = common::block_on(async move {
+        let client = common::connect(&url).await;
+        palmdb::health::thresholds::list(&client).await.unwrap()
+    });
+    assert_eq!(parameters.len(), 26, "{parameters:#?}");
+    let long = parameters
+        .iter()
+        .find(|p| p.name == "long_query_warning")
+        .unwrap();
+    assert_eq!((long.default, long.unit.as_str()), (60.0, "seconds"));
+    assert!(parameters
+        .iter()
+        .any(|p| p.name == "cache_min_blocks" && p.level == "value"));
+    // `--threshold` reads a size for the names ending in _bytes: exactly the byte thresholds.
+    for p in &parameters {
+        assert_eq!(
+            p.unit == "bytes",
+            p.name.ends_with(palmdb::health::thresholds::BYTES_SUFFIX),
+            "{p:?}"
+        );
+    }
+
+    // Unknown names and values of the wrong kind are refused by SQL, for the CLI as for psql.
+    let out = db.palmdb(&["health", "--threshold", "long_query_warnign=1s"]);
+    let printed = assert_exit(&out, 3);
+    assert!(
+        printed.contains("palmdb: unknown threshold \"long_query_warnign\""),
+        "{printed}"
+    );
+    assert!(
+        printed.contains("HINT: known thresholds: ") && printed.contains("long_query_warning"),
+        "{printed}"
+    );
+    let out = db.palmdb(&["health", "--threshold", "dead_rows_min=2s"]);
+    assert!(assert_exit(&out, 3)
+        .contains("threshold dead_rows_min: \"2 seconds\" is not a whole number of rows"),);
+    let out = db.palmdb(&["health", "--threshold", "dead_rows_min=1.5"]);
+    assert!(assert_exit(&out, 3).contains("is not a whole number of rows"));
+    let out = db.palmdb(&["health", "--threshold", "xid_age_warning=1e20"]);
+    assert!(assert_exit(&out, 3).contains(
+        "threshold xid_age_warning: 100000000000000000000 is more than 9223372036854775807 transactions"
+    ));
+    let out = db.palmdb(&["health", "--threshold", "long_query_warning=1e12"]);
+    assert!(assert_exit(&out, 3).contains("is longer than 100 years"));
+    let out = db.palmdb(&["maintain", "--dead-rows-min=-5"]);
+    assert!(assert_exit(&out, 1).contains("is negative"));
+
+    // A changed row changes the default for every reader: the checks and maintain.
+    db.execute(
+        "CREATE TABLE t (id int PRIMARY KEY, a int);
+         CREATE INDEX t_a ON t (a);
+         INSERT INTO t SELECT g, g FROM generate_series(1, 3000) AS g;
+         ANALYZE t;
+         DELETE FROM t WHERE id > 1000;",
+    );
+    wait_until(
+        &db,
+        "(SELECT n_dead_tup >= 2000 FROM pg_stat_user_tables WHERE relname = 't')",
+    );
+    let (code, report) = health_json(
+        &db,
+        &["--check", "unused_indexes", "--check", "dead_tuples"],
+    );
+    assert_eq!(check(&report, "unused_indexes")["status"], "ok");
+    assert_eq!(check(&report, "dead_tuples")["status"], "critical");
+    assert_eq!(code, 2);
+    assert!(assert_exit(&db.palmdb(&["maintain", "--dry-run"]), 0)
+        .contains("would run: VACUUM (ANALYZE) public.t;"));
+    db.execute(
+        "UPDATE palmdb.health_thresholds SET value = 0 WHERE name = 'unused_index_min_bytes';
+         UPDATE palmdb.health_thresholds SET value = 100000 WHERE name = 'dead_rows_min';",
+    );
+    let (code, report) = health_json(
+        &db,
+        &["--check", "unused_indexes", "--check", "dead_tuples"],
+    );
+    let unused = check(&report, "unused_indexes");
+    assert_eq!(unused["status"], "warning", "{unused:#}");
+    assert_eq!(
+        text(unused, "threshold"),
+        "warning > 0 (indexes of at least 0 bytes)"
+    );
+    assert_eq!(check(&report, "dead_tuples")["status"], "ok", "{report:#}");
+    assert_eq!(code, 1);
+    let printed = assert_exit(&db.palmdb(&["maintain", "--dry-run"]), 0);
+    assert!(!printed.contains("VACUUM"), "{printed}");
+    // ... and a flag still overrides it for one run.
+    let printed = assert_exit(
+        &db.palmdb(&["maintain", "--dry-run", "--dead-rows-min", "1000"]),
+        0,
+    );
+    assert!(
+        printed.contains("would run: VACUUM (ANALYZE) public.t;"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn the_dead_row_rule_is_one_for_the_check_and_for_maintain() {
+    let db = TestDb::migrated("health_dead_rule");
+    // 1000 dead of 5000 rows: exactly the 0.2 warning level, which is not beyond it.
+    db.execute(
+        "CREATE TABLE edge (id int PRIMARY KEY);
+         INSERT INTO edge SELECT g FROM generate_series(1, 5000) AS g;
+         DELETE FROM edge WHERE id <= 1000;",
+    );
+    wait_until(
+        &db,
+        "(SELECT n_dead_tup = 1000 FROM pg_stat_user_tables WHERE relname = 'edge')",
+    );
+    let (code, report) = health_json(&db, &["--check", "dead_tuples"]);
+    let dead = check(&report, "dead_tuples");
+    assert_eq!((code, dead["value"].as_f64()), (0, Some(0.2)), "{dead:#}");
+    assert_eq!(
+        text(dead, "detail"),
+        "no table with more than 20% dead rows"
+    );
+    let printed = assert_exit(&db.palmdb(&["maintain", "--dry-run"]), 0);
+    assert!(
+        !printed.contains("VACUUM (ANALYZE) public.edge"),
+        "{printed}"
+    );
+    assert_eq!(
+        db.scalar("SELECT count(*) FROM palmdb.maintenance_candidates() WHERE action = 'VACUUM (ANALYZE)'")
+            .as_deref(),
+        Some("0")
+    );
+
+    // One more dead row: 0.2002, beyond the level for both.
+    db.execute("DELETE FROM edge WHERE id = 1001");
+    wait_until(
+        &db,
+        "(SELECT n_dead_tup = 1001 FROM pg_stat_user_tables WHERE relname = 'edge')",
+    );
+    let (code, report) = health_json(&db, &["--check", "dead_tuples"]);
+    let dead = check(&report, "dead_tuples");
+    assert_eq!(
+        (code, dead["status"].as_str()),
+        (1, Some("warning")),
+        "{dead:#}"
+    );
+    assert!(text(dead, "detail").contains("public.edge: 1001 dead of 5000 rows"));
+    let printed = assert_exit(&db.palmdb(&["maintain", "--dry-run"]), 0);
+    assert!(
+        printed.contains(
+            "would run: VACUUM (ANALYZE) public.edge;  -- 1001 dead rows (20.0% of 5000)"
+        ),
+        "{printed}"
+    );
+}
+
+#[test]
+fn the_library_sets_the_session_guards_itself_and_restores_the_callers_settings() {
+    let db = TestDb::migrated("health_guards");
+    let url = db.url.clone();
+    let (inside, after, tighter) = common::block_on(async move {
+        let client = common::connect(&url).await;
+        let show = async |client: &tokio_postgres::Client| -> anyhow::Result<(String, String)> {
+            let row = client
+                .query_one(
+                    "SELECT current_setting('lock_timeout'), current_setting('statement_timeout')",
+                    &[],
+                )
+                .await?;
+            Ok((row.get(0), row.get(1)))
+        };
+        client
+            .batch_execute("SET lock_timeout = 0; SET statement_timeout = 0")
+            .await
+            .unwrap();
+        let inside = palmdb::health::guard::guarded(&client, show).await.unwrap();
+        let after = show(&client).await.unwrap();
+        // A caller with tighter limits (serve's request deadline) keeps them.
+        client
+            .batch_execute("SET lock_timeout = '1s'; SET statement_timeout = '2s'")
+            .await
+            .unwrap();
+        let tighter = palmdb::health::guard::guarded(&client, show).await.unwrap();
+        // collect() runs under them too, and leaves the session as it found it.
+        palmdb::health::collect(&client, &Default::default())
+            .await
+            .unwrap();
+        assert_eq!(show(&client).await.unwrap(), ("1s".into(), "2s".into()));
+        (inside, after, tighter)
+    });
+    assert_eq!(inside, ("5s".to_string(), "1min".to_string()));
+    assert_eq!(after, ("0".to_string(), "0".to_string()));
+    assert_eq!(tighter, ("1s".to_string(), "2s".to_string()));
+}
+
+#[test]
+fn invalid_indexes_get_the_remedy_of_their_case_in_health_and_in_migrate() {
+    let db = TestDb::migrated("health_invalid_cases");
+    db.execute(
+        "CREATE TABLE t (a int, b int);
+         INSERT INTO t SELECT g, g FROM generate_series(1, 1000) AS g;
+         CREATE INDEX t_a ON t (a);
+         CREATE INDEX t_a_ccnew ON t (a);
+         UPDATE pg_index SET indisvalid = false WHERE indexrelid = 't_a_ccnew'::regclass;",
+    );
+    // A failed REINDEX CONCURRENTLY's copy is dropped, not rebuilt.
+    let (code, report) = health_json(&db, &["--check", "invalid_indexes"]);
+    let invalid = check(&report, "invalid_indexes");
+    assert_eq!(code, 1, "{report:#}");
+    assert_eq!(
+        text(invalid, "remedy"),
+        "DROP INDEX CONCURRENTLY public.t_a_ccnew;"
+    );
+    let status = db.palmdb(&["migrate", "status", "--json"]);
+    let json: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(
+        json["invalid_indexes"][0]["repair"],
+        "DROP INDEX CONCURRENTLY public.t_a_ccnew"
+    );
+
+    // A build in progress is left alone: a snapshot held open keeps CREATE INDEX
+    // CONCURRENTLY waiting, with its index INVALID meanwhile.
+    let url = db.url.clone();
+    let (release, held) = std::sync::mpsc::channel::<()>();
+    let (ready_tx, ready) = std::sync::mpsc::channel::<()>();
+    let snapshot = std::thread::spawn(move || {
+        common::block_on(async move {
+            let client = common::connect(&url).await;
+            client
+                .batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ; SELECT 1")
+                .await
+                .unwrap();
+            ready_tx.send(()).unwrap();
+            let _ = tokio::task::spawn_blocking(move || held.recv()).await;
+            client.batch_execute("COMMIT").await.unwrap();
+        })
+    });
+    ready.recv().unwrap();
+    let url = db.url.clone();
+    let builder = std::thread::spawn(move || {
+        common::block_on(async move {
+            let client = common::connect(&url).await;
+            client
+                .batch_execute("CREATE INDEX CONCURRENTLY t_b ON t (b)")
+                .await
+        })
+    });
+    wait_until(&db, "EXISTS (SELECT 1 FROM pg_stat_progress_create_index WHERE datname = current_database()) AND to_regclass('t_b') IS NOT NULL");
+    assert_eq!(
+        db.scalar("SELECT indisvalid FROM pg_index WHERE indexrelid = 't_b'::regclass")
+            .as_deref(),
+        Some("false")
+    );
+    let (_, report) = health_json(&db, &["--check", "invalid_indexes"]);
+    let invalid = check(&report, "invalid_indexes");
+    // Another concurrent build on the table makes every INVALID index of it "being built":
+    // nothing on t is counted while it runs.
+    assert_eq!(invalid["status"], "ok", "{invalid:#}");
+    assert!(
+        text(invalid, "detail")
+            .contains("being built concurrently (not counted): public.t_a_ccnew, public.t_b"),
+        "{invalid:#}"
+    );
+    assert_eq!(
+        db.scalar(
+            "SELECT string_agg(problem, ',' ORDER BY index_name) FROM palmdb.invalid_indexes"
+        )
+        .as_deref(),
+        Some("being built,being built")
+    );
+    let printed = assert_exit(&db.palmdb(&["migrate"]), 0);
+    assert!(!printed.contains("repaired"), "{printed}");
+
+    release.send(()).unwrap();
+    snapshot.join().unwrap();
+    builder
+        .join()
+        .unwrap()
+        .expect("the concurrent build finishes");
+    // Once the build is done, the leftover is a leftover again, and migrate drops it.
+    let printed = assert_exit(&db.palmdb(&["migrate"]), 0);
+    assert!(
+        printed.contains(
+            "repaired INVALID index public.t_a_ccnew: DROP INDEX CONCURRENTLY public.t_a_ccnew"
+        ),
+        "{printed}"
+    );
+    assert_eq!(
+        db.scalar("to_regclass('t_a_ccnew') IS NULL").as_deref(),
+        Some("true")
+    );
+    let (code, _) = health_json(&db, &["--check", "invalid_indexes"]);
+    assert_eq!(code, 0);
+}
+
+/// Every check is one SQL file, named after it, with a test that runs it on its own and a
+/// section in docs/health-checks.md; and palmdb.checks() runs every check there is.
+#[test]
+fn every_check_is_one_sql_file_with_its_test_and_its_docs_section() {
+    let db = TestDb::migrated("health_shape");
+    let known = known_checks(&db);
+    let (_, report) = health_json(&db, &[]);
+    let mut run: Vec<String> = report["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap().to_string())
+        .collect();
+    run.sort();
+    assert_eq!(
+        run, known,
+        "a palmdb.check_*() function is missing from sql/health/90_checks.sql"
+    );
+    assert_eq!(
+        palmdb::health::catalog::bundled(),
+        known,
+        "the binary's sql/health files and the database disagree"
+    );
+
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let files: Vec<(String, String)> = std::fs::read_dir(root.join("sql/health"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .map(|p| {
+            (
+                p.file_name().unwrap().to_str().unwrap().to_string(),
+                std::fs::read_to_string(&p).unwrap(),
+            )
+        })
+        .collect();
+    let tests: String = std::fs::read_to_string(root.join("tests/health.rs"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    let docs = docs();
+    let mut problems = Vec::new();
+    for name in &known {
+        let defining: Vec<&String> = files
+            .iter()
+            .filter(|(_, sql)| sql.contains(&format!("FUNCTION palmdb.check_{name}(")))
+            .map(|(file, _)| file)
+            .collect();
+        match defining.as_slice() {
+            [file] => {
+                // NN_<name>.sql, or NN_<prefix>.sql for a family (cache_hit_tables/_indexes).
+                let stem = file.trim_end_matches(".sql");
+                let prefix = stem.split_once('_').map(|(_, p)| p).unwrap_or("");
+                if prefix.is_empty() || !name.starts_with(prefix) {
+                    problems.push(format!("{name}: defined in {file}, not in NN_{name}.sql"));
+                }
+            }
+            _ => problems.push(format!(
+                "{name}: defined in {defining:?}, not in one sql/health file"
+            )),
+        }
+        if !tests.contains(&format!("\"--check\",\"{name}\"")) {
+            problems.push(format!(
+                "{name}: no test in tests/health.rs runs --check {name}"
+            ));
+        }
+        if !docs.contains(&format!("### `{name}`")) {
+            problems.push(format!(
+                "{name}: no ### `{name}` section in docs/health-checks.md"
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
 }

@@ -5,14 +5,33 @@
 
 GRANT USAGE ON SCHEMA palmdb TO pg_monitor;
 
+-- The dead-row ratio as every reader sees it (table_stats, the dead_tuples check and palmdb
+-- maintain): dead rows over all rows, to four decimals. Judged as shown.
+CREATE OR REPLACE FUNCTION palmdb.dead_ratio(dead_rows bigint, live_rows bigint)
+RETURNS numeric
+LANGUAGE sql
+IMMUTABLE
+AS $$
+    SELECT round(dead_rows::numeric / nullif(live_rows + dead_rows, 0), 4)
+$$;
+
+-- Rows changed since the last ANALYZE relative to the table's rows; a never-analyzed table
+-- counts every row it holds, and an empty one counts as one row.
+CREATE OR REPLACE FUNCTION palmdb.stale_ratio(modified_since_analyze bigint, live_rows bigint)
+RETURNS double precision
+LANGUAGE sql
+IMMUTABLE
+AS $$
+    SELECT modified_since_analyze::double precision / greatest(live_rows, 1)
+$$;
+
 CREATE OR REPLACE VIEW palmdb.table_stats AS
 SELECT
     s.schemaname                                              AS schema_name,
     s.relname                                                 AS table_name,
     s.n_live_tup                                              AS live_rows,
     s.n_dead_tup                                              AS dead_rows,
-    round(s.n_dead_tup::numeric / nullif(s.n_live_tup + s.n_dead_tup, 0), 4)
-                                                              AS dead_ratio,
+    palmdb.dead_ratio(s.n_dead_tup, s.n_live_tup)             AS dead_ratio,
     s.n_mod_since_analyze                                     AS modified_since_analyze,
     greatest(s.last_vacuum, s.last_autovacuum)                AS last_vacuum_any,
     s.last_vacuum                                             AS last_vacuum,
@@ -37,3 +56,68 @@ COMMENT ON VIEW palmdb.table_stats IS
     'Per-table rows, dead rows, vacuum/analyze times, sizes and scan counts (current database)';
 
 GRANT SELECT ON palmdb.table_stats TO pg_monitor;
+
+-- When a table needs VACUUM or ANALYZE: the one rule that the dead_tuples and
+-- stale_statistics checks judge and `palmdb maintain` acts on. A table is judged once it has
+-- at least dead_rows_min dead rows (stale_rows_min changed rows), and needs maintenance when
+-- its ratio is strictly beyond the warning level, as every health threshold is crossed.
+-- Reads the statistics only (no size functions): a monitor must not queue behind a lock.
+CREATE OR REPLACE FUNCTION palmdb.table_upkeep(thresholds jsonb DEFAULT '{}')
+RETURNS TABLE (
+    schema_name             name,
+    table_name              name,
+    table_oid               oid,
+    live_rows               bigint,
+    dead_rows               bigint,
+    dead_ratio              numeric,
+    dead_judged             boolean,
+    needs_vacuum            boolean,
+    modified_since_analyze  bigint,
+    last_analyze_any        timestamptz,
+    stale_ratio             double precision,
+    stale_judged            boolean,
+    needs_analyze           boolean
+)
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT
+        s.schemaname                                              AS schema_name,
+        s.relname                                                 AS table_name,
+        s.relid                                                   AS table_oid,
+        s.n_live_tup                                              AS live_rows,
+        s.n_dead_tup                                              AS dead_rows,
+        r.dead_ratio                                              AS dead_ratio,
+        s.n_dead_tup >= t.dead_rows_min                           AS dead_judged,
+        s.n_dead_tup >= t.dead_rows_min
+            AND r.dead_ratio > t.dead_ratio_warning               AS needs_vacuum,
+        s.n_mod_since_analyze                                     AS modified_since_analyze,
+        greatest(s.last_analyze, s.last_autoanalyze)              AS last_analyze_any,
+        r.stale_ratio                                             AS stale_ratio,
+        s.n_mod_since_analyze >= t.stale_rows_min                 AS stale_judged,
+        s.n_mod_since_analyze >= t.stale_rows_min
+            AND r.stale_ratio > t.stale_ratio_warning             AS needs_analyze
+    FROM (
+        SELECT
+            (x.s ->> 'dead_ratio_warning')::double precision      AS dead_ratio_warning,
+            (x.s ->> 'dead_rows_min')::bigint                     AS dead_rows_min,
+            (x.s ->> 'stale_ratio_warning')::double precision     AS stale_ratio_warning,
+            (x.s ->> 'stale_rows_min')::bigint                    AS stale_rows_min
+        FROM palmdb.health_settings(thresholds) AS x (s)
+    ) AS t
+    CROSS JOIN pg_stat_user_tables AS s
+    CROSS JOIN LATERAL (
+        SELECT
+            palmdb.dead_ratio(s.n_dead_tup, s.n_live_tup)         AS dead_ratio,
+            palmdb.stale_ratio(s.n_mod_since_analyze, s.n_live_tup)
+                                                                  AS stale_ratio
+    ) AS r
+$$;
+
+COMMENT ON FUNCTION palmdb.table_upkeep(jsonb) IS
+    'Per table: dead-row and stale-statistics ratios, and whether VACUUM or ANALYZE is needed (the thresholds'' rule)';
+
+GRANT EXECUTE ON FUNCTION palmdb.dead_ratio(bigint, bigint) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION palmdb.stale_ratio(bigint, bigint) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION palmdb.table_upkeep(jsonb) TO pg_monitor;

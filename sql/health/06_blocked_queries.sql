@@ -35,3 +35,57 @@ COMMENT ON VIEW palmdb.blocked_queries IS
     'Queries waiting for a lock (current database), one row per blocking session';
 
 GRANT SELECT ON palmdb.blocked_queries TO pg_monitor;
+
+-- blocked_queries: the longest lock wait of this database, in seconds.
+CREATE OR REPLACE FUNCTION palmdb.check_blocked_queries(thresholds jsonb DEFAULT '{}')
+RETURNS SETOF palmdb.health_check
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.*
+    FROM (
+        SELECT
+            make_interval(secs => (x.s ->> 'blocked_warning')::double precision)  AS warning,
+            make_interval(secs => (x.s ->> 'blocked_critical')::double precision) AS critical
+        FROM palmdb.health_settings(thresholds) AS x (s)
+    ) AS t
+    CROSS JOIN LATERAL (
+        SELECT
+            max(extract(epoch FROM b.waiting_for))::double precision      AS longest,
+            count(DISTINCT b.blocked_pid) FILTER (WHERE b.waiting_for > t.warning) AS over,
+            (array_agg(b ORDER BY b.waiting_for DESC))[1]                 AS top
+        FROM palmdb.blocked_queries AS b
+    ) AS q
+    CROSS JOIN LATERAL palmdb.health_row(
+        check_name     => 'blocked_queries',
+        value          => coalesce(q.longest, 0),
+        warning_level  => extract(epoch FROM t.warning)::double precision,
+        critical_level => extract(epoch FROM t.critical)::double precision,
+        threshold      => format('warning > %s, critical > %s', t.warning, t.critical),
+        detail         => CASE
+            WHEN q.over = 0 THEN format('no query waiting for a lock for more than %s', t.warning)
+            ELSE format(
+                '%s quer%s waiting for a lock for more than %s; longest %s: pid %s (%s) blocked by pid %s (%s: %s)',
+                q.over,
+                CASE WHEN q.over = 1 THEN 'y' ELSE 'ies' END,
+                t.warning,
+                date_trunc('second', (q.top).waiting_for),
+                (q.top).blocked_pid,
+                left(regexp_replace((q.top).blocked_query, '\s+', ' ', 'g'), 80),
+                (q.top).blocking_pid,
+                (q.top).blocking_state,
+                left(regexp_replace((q.top).blocking_query, '\s+', ' ', 'g'), 80)
+            )
+        END,
+        remedy         => CASE
+            WHEN q.over > 0
+            THEN format('SELECT pg_terminate_backend(%s);  -- the blocker; see palmdb.blocked_queries', (q.top).blocking_pid)
+        END
+    ) AS r
+$$;
+
+COMMENT ON FUNCTION palmdb.check_blocked_queries(jsonb) IS
+    'the longest wait for a lock, in seconds';
+
+GRANT EXECUTE ON FUNCTION palmdb.check_blocked_queries(jsonb) TO pg_monitor;

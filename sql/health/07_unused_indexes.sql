@@ -43,3 +43,45 @@ COMMENT ON VIEW palmdb.unused_indexes IS
     'Non-unique indexes with no scans since the statistics were reset, largest first';
 
 GRANT SELECT ON palmdb.unused_indexes TO pg_monitor;
+
+-- unused_indexes: how many large enough indexes were never scanned.
+CREATE OR REPLACE FUNCTION palmdb.check_unused_indexes(thresholds jsonb DEFAULT '{}')
+RETURNS SETOF palmdb.health_check
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.*
+    FROM (
+        SELECT
+            (x.s ->> 'unused_index_min_bytes')::bigint                    AS min_bytes
+        FROM palmdb.health_settings(thresholds) AS x (s)
+    ) AS t
+    CROSS JOIN LATERAL (
+        SELECT
+            count(*)                                                      AS n,
+            min(x.stats_reset)                                            AS since,
+            string_agg(format('%I.%I (%s)', x.schema_name, x.index_name, x.index_size), ', ' ORDER BY x.index_bytes DESC)
+                                                                          AS names,
+            string_agg(x.remedy, ' ' ORDER BY x.index_bytes DESC)         AS remedies
+        FROM palmdb.unused_indexes AS x
+        WHERE x.estimated_bytes >= t.min_bytes
+    ) AS u
+    CROSS JOIN LATERAL palmdb.health_row(
+        check_name     => 'unused_indexes',
+        value          => u.n::double precision,
+        warning_level  => 0,
+        critical_level => NULL,
+        threshold      => format('warning > 0 (indexes of at least %s)', pg_size_pretty(t.min_bytes)),
+        detail         => CASE
+            WHEN u.n = 0 THEN format('every index of %s or more has been used since %s', pg_size_pretty(t.min_bytes), coalesce(u.since::text, 'the statistics were reset'))
+            ELSE format('%s index%s never scanned since %s: %s', u.n, CASE WHEN u.n = 1 THEN '' ELSE 'es' END, coalesce(date_trunc('second', u.since)::text, 'the statistics were reset'), u.names)
+        END,
+        remedy         => u.remedies
+    ) AS r
+$$;
+
+COMMENT ON FUNCTION palmdb.check_unused_indexes(jsonb) IS
+    'large indexes never scanned';
+
+GRANT EXECUTE ON FUNCTION palmdb.check_unused_indexes(jsonb) TO pg_monitor;

@@ -77,3 +77,40 @@ COMMENT ON VIEW palmdb.duplicate_indexes IS
     'Indexes whose key columns are a prefix of another index with the same method, expressions and predicate';
 
 GRANT SELECT ON palmdb.duplicate_indexes TO pg_monitor;
+
+-- duplicate_indexes: how many indexes are redundant; any one is a warning.
+CREATE OR REPLACE FUNCTION palmdb.check_duplicate_indexes(thresholds jsonb DEFAULT '{}')
+RETURNS SETOF palmdb.health_check
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.*
+    FROM (
+        SELECT
+            count(DISTINCT (x.schema_name, x.index_name))                 AS n,
+            string_agg(format('%I.%I (covered by %I)', x.schema_name, x.index_name, x.covered_by), ', ')
+                                                                          AS names,
+            string_agg(DISTINCT x.remedy, ' ')                            AS remedies
+        FROM palmdb.duplicate_indexes AS x
+    ) AS f
+    CROSS JOIN LATERAL palmdb.health_row(
+        check_name     => 'duplicate_indexes',
+        value          => f.n::double precision,
+        warning_level  => 0,
+        critical_level => NULL,
+        threshold      => 'warning > 0',
+        detail         => CASE
+            WHEN f.n = 0 THEN 'no index is made redundant by another'
+            ELSE format('%s redundant index%s: %s', f.n, CASE WHEN f.n = 1 THEN '' ELSE 'es' END, f.names)
+        END,
+        remedy         => f.remedies
+    ) AS r
+    -- Takes no threshold; validated all the same, so that a typo is refused everywhere.
+    CROSS JOIN palmdb.health_settings(thresholds) AS validated
+$$;
+
+COMMENT ON FUNCTION palmdb.check_duplicate_indexes(jsonb) IS
+    'indexes made redundant by another index';
+
+GRANT EXECUTE ON FUNCTION palmdb.check_duplicate_indexes(jsonb) TO pg_monitor;

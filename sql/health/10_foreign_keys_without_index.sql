@@ -44,3 +44,40 @@ COMMENT ON VIEW palmdb.foreign_keys_without_index IS
     'Foreign keys with no index leading on their columns, and the CREATE INDEX that fixes each';
 
 GRANT SELECT ON palmdb.foreign_keys_without_index TO pg_monitor;
+
+-- foreign_keys_without_index: how many foreign keys lack an index; any one is a warning.
+CREATE OR REPLACE FUNCTION palmdb.check_foreign_keys_without_index(thresholds jsonb DEFAULT '{}')
+RETURNS SETOF palmdb.health_check
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.*
+    FROM (
+        SELECT
+            count(*)                                                      AS n,
+            string_agg(format('%I.%I (%s)', x.schema_name, x.table_name, x.columns), ', ')
+                                                                          AS names,
+            string_agg(x.remedy, ' ')                                     AS remedies
+        FROM palmdb.foreign_keys_without_index AS x
+    ) AS f
+    CROSS JOIN LATERAL palmdb.health_row(
+        check_name     => 'foreign_keys_without_index',
+        value          => f.n::double precision,
+        warning_level  => 0,
+        critical_level => NULL,
+        threshold      => 'warning > 0',
+        detail         => CASE
+            WHEN f.n = 0 THEN 'every foreign key has an index on its columns'
+            ELSE format('%s foreign key%s without an index: %s', f.n, CASE WHEN f.n = 1 THEN '' ELSE 's' END, f.names)
+        END,
+        remedy         => f.remedies
+    ) AS r
+    -- Takes no threshold; validated all the same, so that a typo is refused everywhere.
+    CROSS JOIN palmdb.health_settings(thresholds) AS validated
+$$;
+
+COMMENT ON FUNCTION palmdb.check_foreign_keys_without_index(jsonb) IS
+    'foreign keys with no index on their columns';
+
+GRANT EXECUTE ON FUNCTION palmdb.check_foreign_keys_without_index(jsonb) TO pg_monitor;

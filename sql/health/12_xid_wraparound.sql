@@ -45,3 +45,85 @@ COMMENT ON VIEW palmdb.table_xid_age IS
 
 GRANT SELECT ON palmdb.database_xid_age TO pg_monitor;
 GRANT SELECT ON palmdb.table_xid_age TO pg_monitor;
+
+-- xid_wraparound_database / xid_wraparound_tables: the oldest unfrozen transaction ID or
+-- multixact ID, whichever is older: both stop writes at 2^31, both are fixed by freezing.
+CREATE OR REPLACE FUNCTION palmdb.check_xid_wraparound_database(thresholds jsonb DEFAULT '{}')
+RETURNS SETOF palmdb.health_check
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.*
+    FROM (
+        SELECT
+            (x.s ->> 'xid_age_warning')::bigint                           AS warning,
+            (x.s ->> 'xid_age_critical')::bigint                          AS critical
+        FROM palmdb.health_settings(thresholds) AS x (s)
+    ) AS t
+    CROSS JOIN (
+        SELECT
+            d.database_name                                               AS database_name,
+            d.xid_age                                                     AS xid_age,
+            d.multixact_age                                               AS multixact_age,
+            greatest(d.xid_age, d.multixact_age)                          AS age
+        FROM palmdb.database_xid_age AS d
+        ORDER BY age DESC
+        LIMIT 1
+    ) AS x
+    CROSS JOIN LATERAL palmdb.health_row(
+        check_name     => 'xid_wraparound_database',
+        value          => x.age::double precision,
+        warning_level  => t.warning::double precision,
+        critical_level => t.critical::double precision,
+        threshold      => format('warning > %s, critical > %s transactions or multixacts (the limit is 2147483648)', t.warning, t.critical),
+        detail         => format('oldest database %s: transaction-ID age %s, multixact age %s (%s%% of the limit)', x.database_name, x.xid_age, x.multixact_age, round(100 * x.age / 2147483648.0, 2)),
+        remedy         => format('-- in database %s: SELECT * FROM palmdb.table_xid_age LIMIT 10; then VACUUM (FREEZE, VERBOSE) each table listed', x.database_name)
+    ) AS r
+$$;
+
+COMMENT ON FUNCTION palmdb.check_xid_wraparound_database(jsonb) IS
+    'transaction-ID age of the oldest database';
+
+CREATE OR REPLACE FUNCTION palmdb.check_xid_wraparound_tables(thresholds jsonb DEFAULT '{}')
+RETURNS SETOF palmdb.health_check
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.*
+    FROM (
+        SELECT
+            (x.s ->> 'xid_age_warning')::bigint                           AS warning,
+            (x.s ->> 'xid_age_critical')::bigint                          AS critical
+        FROM palmdb.health_settings(thresholds) AS x (s)
+    ) AS t
+    LEFT JOIN LATERAL (
+        SELECT
+            a.schema_name                                                 AS schema_name,
+            a.table_name                                                  AS table_name,
+            a.xid_age                                                     AS xid_age,
+            a.multixact_age                                               AS multixact_age,
+            greatest(a.xid_age, a.multixact_age)                          AS age,
+            a.remedy                                                      AS remedy
+        FROM palmdb.table_xid_age AS a
+        ORDER BY age DESC
+        LIMIT 1
+    ) AS x
+        ON true
+    CROSS JOIN LATERAL palmdb.health_row(
+        check_name     => 'xid_wraparound_tables',
+        value          => coalesce(x.age, 0)::double precision,
+        warning_level  => t.warning::double precision,
+        critical_level => t.critical::double precision,
+        threshold      => format('warning > %s, critical > %s transactions or multixacts (the limit is 2147483648)', t.warning, t.critical),
+        detail         => format('oldest table %I.%I: transaction-ID age %s, multixact age %s', x.schema_name, x.table_name, x.xid_age, x.multixact_age),
+        remedy         => x.remedy
+    ) AS r
+$$;
+
+COMMENT ON FUNCTION palmdb.check_xid_wraparound_tables(jsonb) IS
+    'transaction-ID age of the oldest table';
+
+GRANT EXECUTE ON FUNCTION palmdb.check_xid_wraparound_database(jsonb) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION palmdb.check_xid_wraparound_tables(jsonb) TO pg_monitor;

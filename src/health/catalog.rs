@@ -1,105 +1,72 @@
-//! The health checks palmdb knows, declared once: their stable names (what `--check` accepts,
-//! what JSON, Nagios and Prometheus output carry) and one line on what each watches. The
-//! checks themselves are SQL (`palmdb.checks()` in `sql/health/30_checks.sql`); a test keeps
-//! this list and the SQL in step. docs/health-checks.md explains each one.
+//! The health checks palmdb knows. Each is a `palmdb.check_<name>()` function in its own file
+//! of `sql/health/`, commented with what it watches; `palmdb.health_checks` lists them, and
+//! `palmdb.checks()` runs them in the order they are reported. Nothing here lists them again:
+//! a new check is one SQL file (plus its test and its section in docs/health-checks.md).
 
-/// One check: its stable name and what it watches.
-#[derive(Debug, Clone, Copy)]
+use anyhow::{Context, Result};
+use serde::Serialize;
+use tokio_postgres::Client;
+
+use crate::migrate::source::Source;
+
+/// One check: its stable name (what `--check` accepts and JSON, Nagios and Prometheus output
+/// carry) and what it watches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckInfo {
-    pub name: &'static str,
-    pub watches: &'static str,
+    pub name: String,
+    pub watches: String,
 }
 
-/// Every check, in the order `palmdb.checks()` returns them.
-pub const CHECKS: &[CheckInfo] = &[
-    CheckInfo {
-        name: "connections",
-        watches: "client connections as a share of max_connections",
-    },
-    CheckInfo {
-        name: "long_running_queries",
-        watches: "the longest-running active query, in seconds",
-    },
-    CheckInfo {
-        name: "idle_in_transaction",
-        watches: "the longest session idle inside a transaction, in seconds",
-    },
-    CheckInfo {
-        name: "blocked_queries",
-        watches: "the longest wait for a lock, in seconds",
-    },
-    CheckInfo {
-        name: "cache_hit_tables",
-        watches: "share of table block reads served from shared buffers",
-    },
-    CheckInfo {
-        name: "cache_hit_indexes",
-        watches: "share of index block reads served from shared buffers",
-    },
-    CheckInfo {
-        name: "dead_tuples",
-        watches: "the highest dead-row ratio of a table",
-    },
-    CheckInfo {
-        name: "stale_statistics",
-        watches: "rows changed since ANALYZE, relative to the table's rows",
-    },
-    CheckInfo {
-        name: "unused_indexes",
-        watches: "large indexes never scanned",
-    },
-    CheckInfo {
-        name: "duplicate_indexes",
-        watches: "indexes made redundant by another index",
-    },
-    CheckInfo {
-        name: "invalid_indexes",
-        watches: "INVALID indexes left by failed concurrent builds",
-    },
-    CheckInfo {
-        name: "foreign_keys_without_index",
-        watches: "foreign keys with no index on their columns",
-    },
-    CheckInfo {
-        name: "tables_without_primary_key",
-        watches: "tables without a primary key",
-    },
-    CheckInfo {
-        name: "xid_wraparound_database",
-        watches: "transaction-ID age of the oldest database",
-    },
-    CheckInfo {
-        name: "xid_wraparound_tables",
-        watches: "transaction-ID age of the oldest table",
-    },
-    CheckInfo {
-        name: "sequence_exhaustion",
-        watches: "share of the fullest sequence's range used",
-    },
-    CheckInfo {
-        name: "serial_column_exhaustion",
-        watches: "share of a serial/identity integer column's range used",
-    },
-    CheckInfo {
-        name: "replication_lag",
-        watches: "the most-lagging standby, in seconds",
-    },
-    CheckInfo {
-        name: "inactive_replication_slots",
-        watches: "replication slots nobody consumes",
-    },
-    CheckInfo {
-        name: "slow_queries",
-        watches: "statements slow on average (needs pg_stat_statements)",
-    },
-];
-
-/// Whether `name` is a known check.
-pub fn is_known(name: &str) -> bool {
-    CHECKS.iter().any(|c| c.name == name)
+/// Every check of the database's palmdb schema, by name.
+pub async fn list(client: &Client) -> Result<Vec<CheckInfo>> {
+    let rows = client
+        .query(
+            "SELECT name, coalesce(watches, '') FROM palmdb.health_checks ORDER BY name",
+            &[],
+        )
+        .await
+        .context("cannot list the health checks (run palmdb migrate first)")?;
+    Ok(rows
+        .into_iter()
+        .map(|r| CheckInfo {
+            name: r.get(0),
+            watches: r.get(1),
+        })
+        .collect())
 }
 
-/// The names, comma-separated, for hints.
-pub fn names() -> String {
-    CHECKS.iter().map(|c| c.name).collect::<Vec<_>>().join(", ")
+/// The checks this binary's own `sql/health/` files define (the files `palmdb migrate`
+/// applies), for a database that has none yet: an unknown `--check` is still called unknown.
+pub fn bundled() -> Vec<String> {
+    const MARK: &str = "CREATE OR REPLACE FUNCTION palmdb.check_";
+    let mut names: Vec<String> = Source::default()
+        .objects()
+        .unwrap_or_default()
+        .iter()
+        .filter(|o| o.path.starts_with("health/"))
+        .flat_map(|o| {
+            o.sql
+                .lines()
+                .filter_map(|l| l.strip_prefix(MARK)?.split('(').next().map(String::from))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_bundled_checks_are_read_from_the_sql_files() {
+        let names = bundled();
+        assert!(names.contains(&"connections".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"cache_hit_indexes".to_string()),
+            "{names:?}"
+        );
+        assert!(!names.iter().any(|n| n.contains(' ')), "{names:?}");
+    }
 }

@@ -1,39 +1,40 @@
-//! Runs `palmdb.checks()` with the chosen checks and thresholds and reads its rows. One query:
-//! the checks are SQL so that psql sees exactly what the CLI sees.
+//! Runs `palmdb.checks()` with the chosen checks and threshold overrides and reads its rows.
+//! One query: the checks are SQL so that psql sees exactly what the CLI sees, and SQL also
+//! refuses unknown checks and thresholds (the same message in both).
 
 use anyhow::{Context, Result};
-use tokio_postgres::types::ToSql;
 use tokio_postgres::Client;
 
-use super::catalog;
 use super::report::{Check, HealthReport, Status};
-use super::thresholds::Threshold;
+use super::thresholds::{self, Threshold};
+use super::{catalog, guard};
 use crate::error::Failure;
 
-/// Which checks to run and with which thresholds; the default runs all with the defaults.
+/// Which checks to run and with which thresholds; the default runs all with the defaults of
+/// `palmdb.health_thresholds`.
 #[derive(Debug, Clone, Default)]
 pub struct HealthOptions {
     /// Check names to run; empty means all.
     pub checks: Vec<String>,
-    /// Thresholds that replace the defaults of `palmdb.checks()`.
+    /// Thresholds that replace the defaults for this run.
     pub thresholds: Vec<Threshold>,
 }
 
-/// Runs the checks on `client`'s database.
+/// Runs the checks on `client`'s database, under the health session guards.
 pub async fn collect(client: &Client, options: &HealthOptions) -> Result<HealthReport> {
-    for name in &options.checks {
-        if !catalog::is_known(name) {
-            return Err(Failure::usage(format!("unknown check \"{name}\""))
-                .with_hint(format!("known checks: {}", catalog::names()))
-                .into());
-        }
-    }
-    let (sql, params) = checks_query(options);
-    let refs: Vec<&(dyn ToSql + Sync)> = params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect();
-    let rows = client.query(&sql, &refs).await.map_err(explain)?;
+    let overrides = thresholds::overrides_json(&options.thresholds);
+    let only: Option<Vec<String>> = (!options.checks.is_empty()).then(|| options.checks.clone());
+    let rows = guard::guarded(client, async |client| {
+        client
+            .query(
+                "SELECT name, status, value, threshold, detail, remedy, warning_level, critical_level
+                 FROM palmdb.checks($1::jsonb, $2::text[])",
+                &[&overrides, &only],
+            )
+            .await
+            .map_err(|e| explain(e, &options.checks))
+    })
+    .await?;
     let mut checks = Vec::with_capacity(rows.len());
     for row in rows {
         let status: String = row.get("status");
@@ -53,45 +54,44 @@ pub async fn collect(client: &Client, options: &HealthOptions) -> Result<HealthR
     Ok(HealthReport::new(checks))
 }
 
-type Param = Box<dyn ToSql + Sync + Send>;
-
-/// `SELECT ... FROM palmdb.checks(name => $1, ...)` with named arguments for what was chosen.
-fn checks_query(options: &HealthOptions) -> (String, Vec<Param>) {
-    let mut arguments = Vec::new();
-    let mut params: Vec<Param> = Vec::new();
-    for threshold in &options.thresholds {
-        params.push(threshold.value.to_param());
-        arguments.push(format!(
-            "{} => {}",
-            threshold.name,
-            threshold.value.sql_cast(params.len())
-        ));
-    }
-    if !options.checks.is_empty() {
-        params.push(Box::new(options.checks.clone()));
-        arguments.push(format!("only_checks => ${}::text[]", params.len()));
-    }
-    let sql = format!(
-        "SELECT name, status, value, threshold, detail, remedy, warning_level, critical_level
-         FROM palmdb.checks({})",
-        arguments.join(", ")
-    );
-    (sql, params)
-}
-
-/// A missing palmdb.checks() means the database was never migrated; say what to do.
-fn explain(err: tokio_postgres::Error) -> anyhow::Error {
-    let code = err.as_db_error().map(|db| db.code().code().to_string());
-    match code.as_deref() {
-        Some("3F000") | Some("42883") => Failure::operation(
+/// A missing palmdb.checks() means the database was never migrated; an unknown check or a
+/// bad threshold is the caller's input. Say what to do.
+fn explain(err: tokio_postgres::Error, asked: &[String]) -> anyhow::Error {
+    let Some(db) = err.as_db_error() else {
+        return anyhow::Error::new(err).context("cannot run the health checks");
+    };
+    match db.code().code() {
+        // No checks in the database to ask: a name this binary does not know either is the
+        // first thing to fix.
+        "3F000" | "42883" | "42704" if asked.iter().any(|n| !catalog::bundled().contains(n)) => {
+            let unknown = asked
+                .iter()
+                .filter(|n| !catalog::bundled().contains(n))
+                .map(|n| format!("\"{n}\""))
+                .collect::<Vec<_>>()
+                .join(", ");
+            Failure::usage(format!("unknown check {unknown}"))
+                .with_hint(format!("known checks: {}", catalog::bundled().join(", ")))
+                .into()
+        }
+        "3F000" | "42883" | "42704" => Failure::operation(
             "this database has no palmdb health checks (palmdb.checks() does not exist)",
         )
         .with_hint("run palmdb migrate first")
         .into(),
-        Some("42501") => anyhow::Error::new(err).context(
+        "42501" => anyhow::Error::new(err).context(
             Failure::operation("not allowed to run the health checks")
                 .with_hint("grant the role pg_monitor: GRANT pg_monitor TO <role>;"),
         ),
+        // Raised by palmdb.checks() for an unknown check or threshold, or a bad value.
+        "22023" => {
+            let failure = Failure::usage(db.message().to_string());
+            match db.hint() {
+                Some(hint) => failure.with_hint(hint.to_string()),
+                None => failure,
+            }
+            .into()
+        }
         _ => anyhow::Error::new(err).context("cannot run the health checks"),
     }
 }

@@ -7,14 +7,19 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
+use super::guard;
+
 /// Records a snapshot, keeps `keep` worth of history; returns how many tables were recorded.
 pub async fn record_snapshot(client: &Client, keep: Duration) -> Result<i64> {
-    let row = client
-        .query_one(
-            "SELECT palmdb.record_health_snapshot(make_interval(secs => $1::float8)) AS recorded",
-            &[&keep.as_secs_f64()],
-        )
-        .await
-        .context("cannot record a health snapshot")?;
+    let row = guard::guarded(client, async |client| {
+        client
+            .query_one(
+                "SELECT palmdb.record_health_snapshot(make_interval(secs => $1::float8)) AS recorded",
+                &[&keep.as_secs_f64()],
+            )
+            .await
+            .context("cannot record a health snapshot")
+    })
+    .await?;
     Ok(row.get("recorded"))
 }

@@ -1,140 +1,147 @@
-//! Threshold overrides: `--threshold long_query_warning=2s`. The names are the parameters of
-//! `palmdb.checks()`, declared here with their kind so that a value is checked before it is
-//! sent, and bound with the right type (an interval as seconds, a ratio as a float, a count
-//! or a size as an integer).
+//! Threshold overrides: `--threshold long_query_warning=2s`.
+//!
+//! The thresholds themselves live in one place, the `palmdb.health_thresholds` table
+//! (migration V12): its rows are the names, defaults, units and descriptions; the SQL reads
+//! them, [`list`] reads them for Rust callers and the docs test. This module only reads what
+//! a person typed — a number, a duration, or for a `*_bytes` threshold a size such as `10MB`
+//! — and hands it to SQL as JSON. SQL knows each parameter's unit and refuses an unknown name
+//! or a value of the wrong kind, with the same message for `palmdb health` and for
+//! `SELECT * FROM palmdb.checks('{...}')` in psql.
 
 use std::fmt;
 use std::time::Duration;
 
-/// What a threshold measures, which decides how its value is written and bound.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    /// A duration: `500ms`, `2s`, `5m`.
-    Interval,
-    /// A share between 0 and 1, e.g. `0.8`.
-    Ratio,
-    /// A whole number (rows, blocks, calls, transaction IDs).
-    Count,
-    /// A size in bytes.
-    Bytes,
-}
+use anyhow::{Context, Result};
+use serde::Serialize;
+use tokio_postgres::Client;
 
-/// Every threshold `palmdb.checks()` takes, with its default (as documented).
-pub const THRESHOLDS: &[(&str, Kind, &str)] = &[
-    ("connections_warning", Kind::Ratio, "0.8"),
-    ("connections_critical", Kind::Ratio, "0.9"),
-    ("long_query_warning", Kind::Interval, "1m"),
-    ("long_query_critical", Kind::Interval, "5m"),
-    ("idle_in_transaction_warning", Kind::Interval, "1m"),
-    ("idle_in_transaction_critical", Kind::Interval, "10m"),
-    ("blocked_warning", Kind::Interval, "10s"),
-    ("blocked_critical", Kind::Interval, "1m"),
-    ("cache_hit_warning", Kind::Ratio, "0.99"),
-    ("cache_hit_critical", Kind::Ratio, "0.95"),
-    ("cache_min_blocks", Kind::Count, "10000"),
-    ("dead_ratio_warning", Kind::Ratio, "0.2"),
-    ("dead_ratio_critical", Kind::Ratio, "0.5"),
-    ("dead_rows_min", Kind::Count, "1000"),
-    ("stale_ratio_warning", Kind::Ratio, "0.2"),
-    ("stale_rows_min", Kind::Count, "1000"),
-    ("unused_index_min_bytes", Kind::Bytes, "10485760"),
-    ("xid_age_warning", Kind::Count, "1300000000"),
-    ("xid_age_critical", Kind::Count, "1400000000"),
-    ("sequence_warning", Kind::Ratio, "0.8"),
-    ("sequence_critical", Kind::Ratio, "0.9"),
-    ("replication_lag_warning", Kind::Interval, "30s"),
-    ("replication_lag_critical", Kind::Interval, "5m"),
-    ("slot_wal_critical_bytes", Kind::Bytes, "1073741824"),
-    ("slow_query_mean", Kind::Interval, "100ms"),
-    ("slow_query_calls", Kind::Count, "100"),
-];
-
-/// A parsed threshold value.
+/// What was typed after `NAME=`.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Value {
-    Interval(Duration),
-    Ratio(f64),
-    Count(i64),
+    /// A plain number, in the parameter's unit: a ratio, a count, bytes, or seconds.
+    Number(f64),
+    /// A duration such as `500ms`, `2s`, `5m`, for the thresholds measured in seconds.
+    Duration(Duration),
+    /// A size such as `10MB`, for the thresholds whose name ends in `_bytes`.
+    Bytes(u64),
 }
+
+/// The thresholds measured in bytes are named so (a test keeps the names and the table's
+/// units in step); their values are sizes.
+pub const BYTES_SUFFIX: &str = "_bytes";
 
 /// One `NAME=VALUE` override.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Threshold {
-    pub name: &'static str,
+    pub name: String,
     pub value: Value,
 }
 
 impl Threshold {
-    /// Parses `NAME=VALUE` (the `--threshold` argument).
+    /// Parses `NAME=VALUE` (the `--threshold` argument). Whether NAME exists and VALUE suits
+    /// it is decided by the database, which holds the thresholds.
     pub fn parse(text: &str) -> Result<Threshold, String> {
         let (name, value) = text
             .split_once('=')
             .ok_or_else(|| format!("\"{text}\" is not NAME=VALUE, e.g. long_query_warning=30s"))?;
-        let (name, kind, _) = THRESHOLDS
-            .iter()
-            .find(|(n, _, _)| *n == name.trim())
-            .ok_or_else(|| {
-                format!(
-                    "unknown threshold \"{}\"; known: {}",
-                    name.trim(),
-                    THRESHOLDS
-                        .iter()
-                        .map(|t| t.0)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })?;
+        let name = name.trim();
+        if name.is_empty() {
+            return Err(format!(
+                "\"{text}\" has no threshold name, e.g. long_query_warning=30s"
+            ));
+        }
+        let value = if name.ends_with(BYTES_SUFFIX) {
+            crate::duration::parse_size(value).map(Value::Bytes)
+        } else {
+            parse_value(value.trim())
+        };
         Ok(Threshold {
-            name,
-            value: parse_value(*kind, value.trim()).map_err(|e| format!("{name}: {e}"))?,
+            name: name.to_string(),
+            value: value.map_err(|e| format!("{name}: {e}"))?,
         })
     }
 }
 
-fn parse_value(kind: Kind, text: &str) -> Result<Value, String> {
-    match kind {
-        Kind::Interval => crate::duration::parse(text).map(Value::Interval),
-        Kind::Ratio => match text.parse::<f64>() {
-            Ok(v) if v.is_finite() && v >= 0.0 => Ok(Value::Ratio(v)),
-            _ => Err(format!("\"{text}\" is not a ratio such as 0.8")),
-        },
-        Kind::Count => match text.parse::<i64>() {
-            Ok(v) if v >= 0 => Ok(Value::Count(v)),
-            _ => Err(format!("\"{text}\" is not a whole number")),
-        },
-        // At most i64::MAX, so the cast is exact.
-        Kind::Bytes => crate::duration::parse_size(text).map(|bytes| Value::Count(bytes as i64)),
+fn parse_value(text: &str) -> Result<Value, String> {
+    if let Ok(number) = text.parse::<f64>() {
+        return if !number.is_finite() {
+            Err(format!("\"{text}\" is not a number such as 0.8 or 1000"))
+        } else if number < 0.0 {
+            Err(format!("\"{text}\" is negative: thresholds are 0 or more"))
+        } else {
+            Ok(Value::Number(number))
+        };
     }
+    crate::duration::parse(text)
+        .map(Value::Duration)
+        .map_err(|_| {
+            format!("\"{text}\" is not a duration (500ms, 5s, 90m) or a number (0.8, 1000)")
+        })
 }
 
-impl Value {
-    /// The SQL expression that turns bound parameter `$n` into the parameter's type.
-    pub fn sql_cast(&self, n: usize) -> String {
-        match self {
-            Value::Interval(_) => format!("make_interval(secs => ${n}::float8)"),
-            Value::Ratio(_) => format!("${n}::float8"),
-            Value::Count(_) => format!("${n}::int8"),
-        }
+/// The overrides as the JSON object `palmdb.checks(thresholds)` takes: numbers as numbers,
+/// durations as text in seconds (`"2.5 seconds"`), so that SQL can tell a duration given to
+/// a threshold that is not one.
+pub fn overrides_json(thresholds: &[Threshold]) -> serde_json::Value {
+    let mut object = serde_json::Map::new();
+    for threshold in thresholds {
+        let value = match threshold.value {
+            Value::Number(n) => serde_json::json!(n),
+            Value::Duration(d) => serde_json::json!(format!("{} seconds", d.as_secs_f64())),
+            Value::Bytes(b) => serde_json::json!(b),
+        };
+        object.insert(threshold.name.clone(), value);
     }
-
-    /// The value to bind for that parameter.
-    pub fn to_param(&self) -> Box<dyn tokio_postgres::types::ToSql + Sync + Send> {
-        match *self {
-            Value::Interval(d) => Box::new(d.as_secs_f64()),
-            Value::Ratio(v) => Box::new(v),
-            Value::Count(v) => Box::new(v),
-        }
-    }
+    serde_json::Value::Object(object)
 }
 
 impl fmt::Display for Threshold {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.value {
-            Value::Interval(d) => write!(f, "{}={}", self.name, humantime::format_duration(d)),
-            Value::Ratio(v) => write!(f, "{}={v}", self.name),
-            Value::Count(v) => write!(f, "{}={v}", self.name),
+            Value::Duration(d) => write!(f, "{}={}", self.name, humantime::format_duration(d)),
+            Value::Number(v) => write!(f, "{}={v}", self.name),
+            Value::Bytes(b) => write!(f, "{}={b}", self.name),
         }
     }
+}
+
+/// One parameter of `palmdb.health_threshold_parameters`: what `--threshold NAME` accepts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Parameter {
+    /// `<threshold>_warning`, `<threshold>_critical`, or the threshold's own name.
+    pub name: String,
+    /// The default, in `unit` (seconds for durations, bytes for sizes).
+    pub default: f64,
+    pub unit: String,
+    /// The row of `palmdb.health_thresholds` it comes from.
+    pub threshold: String,
+    /// `warning`, `critical` or `value`.
+    pub level: String,
+    pub description: String,
+}
+
+/// Every threshold parameter with its default, as the database holds them.
+pub async fn list(client: &Client) -> Result<Vec<Parameter>> {
+    let rows = client
+        .query(
+            "SELECT parameter, value, unit, threshold_name, level, description
+             FROM palmdb.health_threshold_parameters
+             ORDER BY parameter",
+            &[],
+        )
+        .await
+        .context("cannot read palmdb.health_threshold_parameters (run palmdb migrate first)")?;
+    Ok(rows
+        .into_iter()
+        .map(|r| Parameter {
+            name: r.get(0),
+            default: r.get(1),
+            unit: r.get(2),
+            threshold: r.get(3),
+            level: r.get(4),
+            description: r.get(5),
+        })
+        .collect())
 }
 
 #[cfg(test)]
@@ -142,28 +149,70 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_each_kind() {
+    fn parses_numbers_and_durations() {
         assert_eq!(
             Threshold::parse("long_query_warning=2s").unwrap().value,
-            Value::Interval(Duration::from_secs(2))
+            Value::Duration(Duration::from_secs(2))
         );
         assert_eq!(
             Threshold::parse("sequence_warning=0.5").unwrap().value,
-            Value::Ratio(0.5)
+            Value::Number(0.5)
         );
         assert_eq!(
             Threshold::parse("dead_rows_min=10").unwrap().value,
-            Value::Count(10)
+            Value::Number(10.0)
+        );
+        // A bare number for a duration means seconds, as everywhere on the command line.
+        assert_eq!(
+            Threshold::parse(" long_query_warning = 60 ").unwrap(),
+            Threshold {
+                name: "long_query_warning".into(),
+                value: Value::Number(60.0)
+            }
         );
     }
 
     #[test]
-    fn rejects_unknown_names_and_bad_values() {
-        assert!(Threshold::parse("nope=1")
+    fn rejects_bad_values_before_connecting() {
+        assert!(Threshold::parse("dead_rows_min=-1")
             .unwrap_err()
-            .contains("unknown threshold"));
-        assert!(Threshold::parse("dead_rows_min=-1").is_err());
-        assert!(Threshold::parse("long_query_warning=soon").is_err());
+            .contains("negative"));
+        assert!(Threshold::parse("long_query_warning=soon")
+            .unwrap_err()
+            .contains("is not a duration"));
         assert!(Threshold::parse("long_query_warning").is_err());
+        assert!(Threshold::parse("=1").is_err());
+        assert!(Threshold::parse("x=NaN").is_err());
+    }
+
+    #[test]
+    fn byte_thresholds_take_sizes() {
+        assert_eq!(
+            Threshold::parse("unused_index_min_bytes=10MB")
+                .unwrap()
+                .value,
+            Value::Bytes(10 * 1024 * 1024)
+        );
+        assert_eq!(
+            Threshold::parse("slot_wal_critical_bytes=0").unwrap().value,
+            Value::Bytes(0)
+        );
+        assert!(
+            Threshold::parse("slot_wal_critical_bytes=99999999999999999999")
+                .unwrap_err()
+                .contains("more than 9223372036854775807 bytes")
+        );
+    }
+
+    #[test]
+    fn overrides_become_one_json_object() {
+        let thresholds = [
+            Threshold::parse("long_query_warning=1500ms").unwrap(),
+            Threshold::parse("dead_rows_min=10").unwrap(),
+        ];
+        assert_eq!(
+            overrides_json(&thresholds),
+            serde_json::json!({"long_query_warning": "1.5 seconds", "dead_rows_min": 10.0})
+        );
     }
 }

@@ -12,18 +12,21 @@ use tokio_postgres::Client;
 
 use crate::error::{describe_pg_error, Failure};
 
-/// When a table needs maintenance, and whether to do it.
+/// When a table needs maintenance, and whether to do it. The thresholds left `None` come from
+/// `palmdb.health_thresholds` (the same ones the dead_tuples and stale_statistics checks
+/// judge by: maintain fixes what health warns about).
 #[derive(Debug, Clone)]
 pub struct MaintainOptions {
     pub dry_run: bool,
-    /// VACUUM when at least this share of a table's rows are dead...
-    pub dead_ratio: f64,
-    /// ...and at least this many.
-    pub dead_rows_min: i64,
-    /// ANALYZE when at least this share of rows changed since the last ANALYZE...
-    pub stale_ratio: f64,
-    /// ...and at least this many.
-    pub stale_rows_min: i64,
+    /// VACUUM when more than this share of a table's rows are dead (`dead_ratio_warning`)...
+    pub dead_ratio: Option<f64>,
+    /// ...and at least this many (`dead_rows_min`).
+    pub dead_rows_min: Option<i64>,
+    /// ANALYZE when more than this share of rows changed since the last ANALYZE
+    /// (`stale_ratio_warning`)...
+    pub stale_ratio: Option<f64>,
+    /// ...and at least this many (`stale_rows_min`).
+    pub stale_rows_min: Option<i64>,
     /// How long a statement may wait for its lock before the table is skipped.
     pub lock_timeout: Duration,
 }
@@ -32,12 +35,43 @@ impl Default for MaintainOptions {
     fn default() -> Self {
         MaintainOptions {
             dry_run: false,
-            dead_ratio: 0.2,
-            dead_rows_min: 1000,
-            stale_ratio: 0.2,
-            stale_rows_min: 1000,
+            dead_ratio: None,
+            dead_rows_min: None,
+            stale_ratio: None,
+            stale_rows_min: None,
             lock_timeout: Duration::from_secs(5),
         }
+    }
+}
+
+impl MaintainOptions {
+    /// The overrides as `palmdb.maintenance_candidates(thresholds)` takes them.
+    fn thresholds_json(&self) -> serde_json::Value {
+        let mut object = serde_json::Map::new();
+        let given = [
+            (
+                "dead_ratio_warning",
+                self.dead_ratio.map(serde_json::Value::from),
+            ),
+            (
+                "dead_rows_min",
+                self.dead_rows_min.map(serde_json::Value::from),
+            ),
+            (
+                "stale_ratio_warning",
+                self.stale_ratio.map(serde_json::Value::from),
+            ),
+            (
+                "stale_rows_min",
+                self.stale_rows_min.map(serde_json::Value::from),
+            ),
+        ];
+        for (name, value) in given {
+            if let Some(value) = value {
+                object.insert(name.to_string(), value);
+            }
+        }
+        serde_json::Value::Object(object)
     }
 }
 
@@ -73,11 +107,17 @@ pub async fn maintain(
     let candidates = client
         .query(
             "SELECT format('%I.%I', schema_name, table_name) AS table_name, statement, reason, allowed
-             FROM palmdb.maintenance_candidates($1::float8, $2::int8, $3::float8, $4::int8)",
-            &[&options.dead_ratio, &options.dead_rows_min, &options.stale_ratio, &options.stale_rows_min],
+             FROM palmdb.maintenance_candidates($1::jsonb)",
+            &[&options.thresholds_json()],
         )
         .await
         .map_err(|e| {
+            if let Some(db) = e.as_db_error().filter(|db| db.code().code() == "22023") {
+                // A threshold palmdb.health_settings() refused (e.g. a negative count).
+                return Failure::usage(db.message().to_string())
+                    .with_hint("give the thresholds as 0 or more")
+                    .into();
+            }
             anyhow::Error::new(e).context(
                 Failure::operation("cannot list the tables that need maintenance")
                     .with_hint("run palmdb migrate first if palmdb.maintenance_candidates() is missing"),

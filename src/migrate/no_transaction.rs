@@ -5,8 +5,11 @@
 //!
 //! A concurrent build that fails leaves an INVALID index behind, and `IF NOT EXISTS` would
 //! then "succeed" without rebuilding it. So before each build an INVALID index of the same
-//! name is dropped, after each build validity is checked, and every `migrate` rebuilds any
-//! INVALID index it finds.
+//! name is dropped, after each build validity is checked, and every `migrate` repairs any
+//! INVALID index it finds. What counts as INVALID, and how each is repaired, is the one
+//! definition of `palmdb.invalid_indexes` ([`crate::health::invalid_indexes`]): builds still
+//! running in another session are left alone, REINDEX CONCURRENTLY leftovers dropped, failed
+//! builds rebuilt — as the invalid_indexes health check advises.
 
 use anyhow::Result;
 use serde::Serialize;
@@ -16,6 +19,7 @@ use super::history::{self, Timeouts};
 use super::source::VersionedFile;
 use super::statements::{self, without_leading_comments};
 use crate::error::Failure;
+use crate::health::invalid_indexes::{self as definition, Problem};
 
 /// Runs a no-transaction migration statement by statement and records it.
 /// Returns notes on what was repaired along the way.
@@ -43,7 +47,17 @@ async fn run_statements(
     for statement in statements::split(&file.sql) {
         let built_index = concurrently_created_index(&statement.text);
         if let Some(index) = &built_index {
-            if index_is_valid(client, index).await? == Some(false) {
+            if let Some(invalid) = definition::list(client, Some(index)).await?.pop() {
+                if invalid.problem == Problem::BeingBuilt {
+                    return Err(Failure::operation(format!(
+                        "migration {}: index {index} is being built by another session ({})",
+                        file.file_name,
+                        invalid.remedy.trim_start_matches("-- ")
+                    ))
+                    .with_hint("wait for that build to finish, then run palmdb migrate again")
+                    .into());
+                }
+                // The migration builds it again: drop what the failed build left.
                 client
                     .batch_execute(&format!("DROP INDEX CONCURRENTLY {index}"))
                     .await?;
@@ -57,7 +71,7 @@ async fn run_statements(
             .await
             .map_err(|e| super::locate_error_in_statement(&e, &file.file_name, &statement))?;
         if let Some(index) = &built_index {
-            if index_is_valid(client, index).await? == Some(false) {
+            if !definition::list(client, Some(index)).await?.is_empty() {
                 return Err(Failure::operation(format!(
                     "migration {}: index {index} was left INVALID by its concurrent build",
                     file.file_name
@@ -116,17 +130,6 @@ fn tokens(text: &str) -> Vec<String> {
     out
 }
 
-/// `Some(valid)` for an existing index, `None` when there is no index of that name.
-async fn index_is_valid(client: &Client, index: &str) -> Result<Option<bool>> {
-    let row = client
-        .query_opt(
-            "SELECT i.indisvalid FROM pg_index i WHERE i.indexrelid = to_regclass($1)",
-            &[&index],
-        )
-        .await?;
-    Ok(row.map(|r| r.get(0)))
-}
-
 /// An index whose concurrent build or reindex failed.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvalidIndex {
@@ -137,44 +140,18 @@ pub struct InvalidIndex {
     pub repair: String,
 }
 
-/// INVALID indexes outside the system schemas, skipping any that a concurrent build in
-/// another session is still creating (they are INVALID until it finishes).
+/// INVALID indexes that need repair, by the one definition; builds still running in
+/// another session are not listed (they are INVALID until they finish).
 pub async fn invalid_indexes(client: &Client) -> Result<Vec<InvalidIndex>> {
-    let rows = client
-        .query(
-            "SELECT n.nspname, t.relname, c.relname, format('%I.%I', n.nspname, c.relname)
-             FROM pg_index i
-             JOIN pg_class c ON c.oid = i.indexrelid
-             JOIN pg_class t ON t.oid = i.indrelid
-             JOIN pg_namespace n ON n.oid = c.relnamespace
-             WHERE NOT i.indisvalid
-               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
-               AND n.nspname NOT LIKE 'pg\\_toast%'
-               AND NOT EXISTS (SELECT 1 FROM pg_stat_progress_create_index p
-                               WHERE p.index_relid = i.indexrelid)
-             ORDER BY 1, 2, 3",
-            &[],
-        )
-        .await?;
-    Ok(rows
+    Ok(definition::list(client, None)
+        .await?
         .into_iter()
-        .map(|r| {
-            let index: String = r.get(2);
-            let qualified: String = r.get(3);
-            // REINDEX CONCURRENTLY leaves *_ccnew / *_ccold copies when it fails; they are
-            // duplicates of a valid index and are dropped, not rebuilt.
-            let leftover = index.contains("_ccnew") || index.contains("_ccold");
-            let repair = if leftover {
-                format!("DROP INDEX CONCURRENTLY {qualified}")
-            } else {
-                format!("REINDEX INDEX CONCURRENTLY {qualified}")
-            };
-            InvalidIndex {
-                schema: r.get(0),
-                table: r.get(1),
-                index,
-                repair,
-            }
+        .filter(|i| i.problem != Problem::BeingBuilt)
+        .map(|i| InvalidIndex {
+            schema: i.schema,
+            table: i.table,
+            index: i.index,
+            repair: i.remedy,
         })
         .collect())
 }

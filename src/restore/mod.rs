@@ -63,9 +63,13 @@ pub struct RestoreOptions {
 }
 
 /// Tables palmdb's migrations write in a database they prepare: a prepared target at the
-/// backup's schema version keeps its own (the versions were checked equal).
-const MIGRATION_BOOKKEEPING: &[(&str, &str)] =
-    &[("public", HISTORY_TABLE), ("palmdb", "schema_objects")];
+/// backup's schema version keeps its own (the versions were checked equal). The health
+/// thresholds are seeded by migration V12 with their defaults.
+const MIGRATION_BOOKKEEPING: &[(&str, &str)] = &[
+    ("public", HISTORY_TABLE),
+    ("palmdb", "schema_objects"),
+    ("palmdb", "health_thresholds"),
+];
 
 /// Runs `palmdb restore`.
 pub async fn restore(

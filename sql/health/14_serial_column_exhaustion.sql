@@ -81,3 +81,47 @@ COMMENT ON VIEW palmdb.serial_column_usage IS
 REVOKE ALL ON FUNCTION palmdb.serial_column_usage() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION palmdb.serial_column_usage() TO pg_monitor;
 GRANT SELECT ON palmdb.serial_column_usage TO pg_monitor;
+
+-- serial_column_exhaustion: the fullest smallint or integer serial/identity column.
+CREATE OR REPLACE FUNCTION palmdb.check_serial_column_exhaustion(thresholds jsonb DEFAULT '{}')
+RETURNS SETOF palmdb.health_check
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.*
+    FROM (
+        SELECT
+            (x.s ->> 'sequence_warning')::double precision                AS warning,
+            (x.s ->> 'sequence_critical')::double precision               AS critical
+        FROM palmdb.health_settings(thresholds) AS x (s)
+    ) AS t
+    LEFT JOIN LATERAL (
+        SELECT u.*
+        FROM palmdb.serial_column_usage() AS u
+        ORDER BY u.used_ratio DESC
+        LIMIT 1
+    ) AS s
+        ON true
+    CROSS JOIN LATERAL palmdb.health_row(
+        check_name     => 'serial_column_exhaustion',
+        value          => coalesce(s.used_ratio, 0)::double precision,
+        warning_level  => t.warning,
+        critical_level => t.critical,
+        threshold      => format('warning > %s, critical > %s of the column type''s range', t.warning, t.critical),
+        detail         => CASE
+            WHEN s.column_name IS NULL THEN 'no smallint or integer serial/identity column has been used yet'
+            ELSE format('fullest column %I.%I.%I (%s): %s of %s (%s%%)', s.schema_name, s.table_name, s.column_name, s.column_type, s.last_value, s.max_value, round(100 * s.used_ratio, 2))
+        END,
+        -- format() refuses NULL identifiers: no remedy when there is no column to name.
+        remedy         => CASE
+            WHEN s.column_name IS NOT NULL
+            THEN format('ALTER TABLE %I.%I ALTER COLUMN %I TYPE bigint;  -- rewrites the table: plan a window', s.schema_name, s.table_name, s.column_name)
+        END
+    ) AS r
+$$;
+
+COMMENT ON FUNCTION palmdb.check_serial_column_exhaustion(jsonb) IS
+    'share of a serial/identity integer column''s range used';
+
+GRANT EXECUTE ON FUNCTION palmdb.check_serial_column_exhaustion(jsonb) TO pg_monitor;

@@ -57,3 +57,47 @@ COMMENT ON VIEW palmdb.sequence_usage IS
 REVOKE ALL ON FUNCTION palmdb.sequence_usage() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION palmdb.sequence_usage() TO pg_monitor;
 GRANT SELECT ON palmdb.sequence_usage TO pg_monitor;
+
+-- sequence_exhaustion: the fullest sequence.
+CREATE OR REPLACE FUNCTION palmdb.check_sequence_exhaustion(thresholds jsonb DEFAULT '{}')
+RETURNS SETOF palmdb.health_check
+LANGUAGE sql
+STABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+    SELECT r.*
+    FROM (
+        SELECT
+            (x.s ->> 'sequence_warning')::double precision                AS warning,
+            (x.s ->> 'sequence_critical')::double precision               AS critical
+        FROM palmdb.health_settings(thresholds) AS x (s)
+    ) AS t
+    LEFT JOIN LATERAL (
+        SELECT u.*
+        FROM palmdb.sequence_usage() AS u
+        ORDER BY u.used_ratio DESC
+        LIMIT 1
+    ) AS s
+        ON true
+    CROSS JOIN LATERAL palmdb.health_row(
+        check_name     => 'sequence_exhaustion',
+        value          => coalesce(s.used_ratio, 0)::double precision,
+        warning_level  => t.warning,
+        critical_level => t.critical,
+        threshold      => format('warning > %s, critical > %s of the sequence''s range', t.warning, t.critical),
+        detail         => CASE
+            WHEN s.sequence_name IS NULL THEN 'no sequence has been used yet'
+            ELSE format('fullest sequence %I.%I (%s): %s of %s (%s%%)', s.schema_name, s.sequence_name, s.data_type, s.last_value, s.max_value, round(100 * s.used_ratio, 2))
+        END,
+        -- format() refuses NULL identifiers: no remedy when there is no sequence to name.
+        remedy         => CASE
+            WHEN s.sequence_name IS NOT NULL
+            THEN format('ALTER SEQUENCE %I.%I AS bigint MAXVALUE 9223372036854775807;  -- and widen the columns it feeds', s.schema_name, s.sequence_name)
+        END
+    ) AS r
+$$;
+
+COMMENT ON FUNCTION palmdb.check_sequence_exhaustion(jsonb) IS
+    'share of the fullest sequence''s range used';
+
+GRANT EXECUTE ON FUNCTION palmdb.check_sequence_exhaustion(jsonb) TO pg_monitor;
