@@ -6,6 +6,11 @@
 # and saves it to docs/benchmarks/backup.md.
 #
 #   bash scripts/bench-backup.sh            # BENCH_USERS=1000000 by default
+#   BENCH_PART=storage bash scripts/bench-backup.sh   # only the object storage part
+#
+# The object storage part (docs/benchmarks/storage.md) runs in the same way on the same data:
+# backup to the local disk vs to the 3-node Garage cluster of scripts/ensure-garage.sh,
+# plaintext and encrypted (age), and restore into an empty database from each.
 #
 # Runs under `flock /tmp/palmdb-bench.lock` so benchmarks never overlap on the shared machine.
 set -euo pipefail
@@ -31,6 +36,8 @@ case $work in
     *) echo "BENCH_WORK_DIR must be a dedicated folder named palmdb-bench*" >&2; exit 1 ;;
 esac
 out=docs/benchmarks/backup.md
+part=${BENCH_PART:-all}
+case $part in all | storage) ;; *) echo "BENCH_PART is all or storage" >&2; exit 1 ;; esac
 
 bash scripts/ensure-postgres.sh >/dev/null
 if [ ! -x /usr/bin/time ]; then
@@ -77,6 +84,8 @@ measure() {
     esac
     for run in $(seq "$repeat"); do
         [ "$output" = - ] || rm -rf "$output"
+        # What a run needs that is not part of it (a new empty database for a restore).
+        if [ -n "${before_each:-}" ]; then eval "$before_each"; fi
         sync
         /usr/bin/time -v -o "$work/time.txt" "$@" >"$work/stdout.txt" 2>"$work/stderr.txt" || {
             echo "$name failed:" >&2
@@ -108,6 +117,7 @@ while awk -v n="$(nproc)" '{ exit !($1 >= n) }' /proc/loadavg && [ "$(date +%s)"
 done
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "running (each line: wall s, output MB, peak RSS MB)" >&2
+if [ "$part" = all ]; then
 measure 'raw `COPY ... TO STDOUT` > /dev/null (psql, the floor)' - \
     psql "$DATABASE_URL" -q -o /dev/null -f "$copy_sql"
 measure '`pg_dump -Fc` (gzip, default level)' "$work/dump.fc" \
@@ -141,6 +151,101 @@ DATABASE_URL=$small_url $palmdb --quiet demo-data --users 1000 >/dev/null
 measure '`palmdb backup create --jobs 2` of 1,000 users (memory check)' "$work/bs" \
     env DATABASE_URL="$small_url" $palmdb --quiet backup create --dir "$work/bs" --jobs 2
 psql "$admin_url" -qc "DROP DATABASE ${db}_small"
+fi
+
+# The object storage part: the same backup to the local disk and to Garage (3 nodes in 3
+# zones, replication factor 3, on this machine), plaintext and age-encrypted, and restores
+# into an empty database from each; docs/benchmarks/storage.md.
+storage_part() {
+    bash scripts/ensure-garage.sh
+    local garage_env=${PALMDB_GARAGE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/palmdb/garage}/env
+    # shellcheck source=/dev/null
+    set -a; . "$garage_env"; set +a
+    command -v age-keygen >/dev/null || apt-get install -y -qq -o DPkg::Lock::Timeout=600 age >/dev/null
+    local prefix=bench-$$ s3 keys=$work/keys restored=${db}_restored
+    s3=s3://$PALMDB_TEST_S3_BUCKET/$prefix
+    mkdir -p "$keys"
+    age-keygen -o "$keys/key.txt" 2>/dev/null
+    chmod 600 "$keys/key.txt"
+    age-keygen -y "$keys/key.txt" >"$keys/recipients.txt"
+    # Deletes what the runs stored under the prefix (curl signs the requests; the key is
+    # handed over in a config on a pipe, never on a command line).
+    s3_clean() {
+        local key
+        for key in $(curl -fsS -K <(printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY") \
+                --aws-sigv4 "aws:amz:$AWS_REGION:s3" \
+                "$AWS_ENDPOINT_URL/$PALMDB_TEST_S3_BUCKET?list-type=2&prefix=$prefix/" |
+                grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'); do
+            curl -fsS -K <(printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY") \
+                --aws-sigv4 "aws:amz:$AWS_REGION:s3" -X DELETE \
+                "$AWS_ENDPOINT_URL/$PALMDB_TEST_S3_BUCKET/$key" >/dev/null
+        done
+    }
+    s3_clean
+    results=$work/storage.md
+    : >"$results"
+    echo "object storage part (each line: wall s, output MB, peak RSS MB)" >&2
+    measure '`backup create --jobs 2` to the local disk' "$work/l2" \
+        $palmdb --quiet backup create --dir "$work/l2" --jobs 2
+    before_each=s3_clean
+    measure '`backup create --jobs 2` to Garage (`--repo s3://...`)' - \
+        $palmdb --quiet backup create --repo "$s3/plain" --jobs 2
+    before_each=
+    measure '`backup create --jobs 2 --encrypt-to` to the local disk' "$work/le" \
+        $palmdb --quiet backup create --dir "$work/le" --jobs 2 --encrypt-to "$keys/recipients.txt"
+    before_each=s3_clean
+    measure '`backup create --jobs 2 --encrypt-to` to Garage' - \
+        $palmdb --quiet backup create --repo "$s3/encrypted" --jobs 2 --encrypt-to "$keys/recipients.txt"
+    # One backup of each kind to restore from.
+    $palmdb --quiet backup create --dir "$work/from" --jobs 2 >/dev/null
+    $palmdb --quiet backup create --repo "$s3/plain" --jobs 2 >/dev/null
+    $palmdb --quiet backup create --repo "$s3/encrypted" --jobs 2 --encrypt-to "$keys/recipients.txt" >/dev/null
+    local target=${admin_url%/*}/$restored?sslmode=disable
+    before_each="psql '$admin_url' -qc 'DROP DATABASE IF EXISTS $restored WITH (FORCE)' -c 'CREATE DATABASE $restored'"
+    measure '`restore latest` from the local disk into an empty database' - \
+        env DATABASE_URL="$target" $palmdb --quiet restore latest --dir "$work/from"
+    measure '`restore latest` from Garage into an empty database' - \
+        env DATABASE_URL="$target" $palmdb --quiet restore latest --repo "$s3/plain"
+    measure '`restore latest --identity` (encrypted) from Garage into an empty database' - \
+        env DATABASE_URL="$target" $palmdb --quiet restore latest --repo "$s3/encrypted" --identity "$keys/key.txt"
+    before_each=
+    psql "$admin_url" -qc "DROP DATABASE IF EXISTS $restored WITH (FORCE)"
+    s3_clean
+
+    local storage_out=docs/benchmarks/storage.md
+    {
+        echo "# Object storage benchmark"
+        echo
+        echo "\`BENCH_PART=storage bash scripts/bench-backup.sh\` on $(date -u +%Y-%m-%d): best wall time of $repeat runs"
+        echo "each, $(nproc) cores shared with other work (load average $load at the start), PostgreSQL"
+        echo "$(psql "$DATABASE_URL" -Atc 'SHOW server_version' | cut -d' ' -f1) and a 3-node Garage $(garage_version) cluster (3 zones,"
+        echo "replication factor 3, every node on this machine, over loopback) on the same machine;"
+        echo "release build; peak RSS from GNU time. Dataset: \`palmdb demo-data --users $users\`,"
+        echo "$rows rows. Backups hold the schema (pg_dump) and every table; restores go into an"
+        echo "empty database (the tables created from the stored schema, in one transaction)."
+        echo
+        echo "| what | wall s | output MB | peak RSS MB |"
+        echo "|---|---:|---:|---:|"
+        cat "$results"
+    } >"$storage_out.tmp"
+    if [ -f "$storage_out" ] && grep -q '^## Reading' "$storage_out"; then
+        sed -n '/^## Reading/,$p' "$storage_out" >"$storage_out.notes"
+        { cat "$storage_out.tmp"; echo; cat "$storage_out.notes"; } >"$storage_out"
+        rm -f "$storage_out.notes" "$storage_out.tmp"
+    else
+        mv "$storage_out.tmp" "$storage_out"
+    fi
+    cat "$storage_out"
+}
+garage_version() {
+    "${PALMDB_GARAGE_BIN:-$HOME/.cargo/bin/garage}" --version 2>/dev/null | awk '{ print $2 }' | cut -d: -f2
+}
+
+if [ "$part" = storage ]; then
+    storage_part
+    rm -rf "$work"
+    exit 0
+fi
 
 {
     echo "# Backup benchmark"
@@ -165,4 +270,5 @@ else
     mv "$out.tmp" "$out"
 fi
 cat "$out"
+storage_part
 rm -rf "$work"

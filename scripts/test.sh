@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # The test suite: unit tests and integration tests against a real PostgreSQL (each test
-# creates its own database and drops it). Usage: scripts/test.sh [cargo test args...]
+# creates its own database and drops it), and against a real 3-node Garage cluster for the
+# object storage tests. Usage: scripts/test.sh [cargo test args...]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-postgres.sh
 bash scripts/ensure-promtool.sh   # the alert rules' tests (tests/prometheus_alerts.rs)
 bash scripts/ensure-chromium.sh   # the dashboard's browser test (tests/dashboard.rs)
+bash scripts/ensure-garage.sh     # S3 on 3 nodes (tests/object_storage.rs, tests/repository.rs)
 cargo test "$@"

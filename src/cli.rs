@@ -317,7 +317,7 @@ pub enum BackupAction {
     /// Valid backups, newest first.
     List(BackupListArgs),
     /// Is there a valid backup younger than --max-age? Exit 0 OK, 1 WARNING (too old),
-    /// 2 CRITICAL (none), 3 cannot read the folder.
+    /// 2 CRITICAL (none), 3 cannot read the repository. With several --repo, the worst wins.
     Status(BackupStatusArgs),
     /// Delete expired backups and abandoned unfinished ones; never the newest backup.
     Prune(BackupPruneArgs),
@@ -325,25 +325,71 @@ pub enum BackupAction {
     /// --restore-test also restore it into a scratch database and compare.
     /// Exit 0 OK, 2 FAILED, 3 could not check.
     Verify(VerifyArgs),
+    /// Copy backups to another repository (an off-site copy), checking every SHA-256 on the
+    /// way; the manifest goes last, and a backup already complete there is skipped.
+    Copy(BackupCopyArgs),
 }
 
-/// Where backups live.
+/// Where backups live. Without --repo or --dir: $PALMDB_REPO, else $BACKUP_DIR, else
+/// ./backups.
 #[derive(Debug, Args, Clone)]
 pub struct BackupDirArgs {
-    /// Backup folder.
-    #[arg(
-        long,
-        env = "BACKUP_DIR",
-        default_value = "backups",
-        value_name = "DIR"
-    )]
-    pub dir: PathBuf,
+    /// Backup repository: a folder, file:///path or s3://bucket/prefix (any S3-compatible
+    /// store; credentials and endpoint from AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY,
+    /// AWS_SESSION_TOKEN, AWS_REGION, AWS_ENDPOINT_URL, AWS_ALLOW_HTTP).
+    #[arg(long, value_name = "URL")]
+    pub repo: Option<String>,
+
+    /// Backup folder: the same as --repo DIR.
+    #[arg(long, value_name = "DIR", conflicts_with = "repo")]
+    pub dir: Option<PathBuf>,
+}
+
+/// Several repositories (status, serve): each --repo (and --dir) is one. Without any:
+/// $PALMDB_REPO, else $BACKUP_DIR, else ./backups.
+#[derive(Debug, Args, Clone)]
+pub struct ReposArgs {
+    /// Backup repository (repeatable): a folder, file:///path or s3://bucket/prefix.
+    #[arg(long = "repo", value_name = "URL")]
+    pub repos: Vec<String>,
+
+    /// Backup folder: the same as --repo DIR.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct BackupCopyArgs {
+    /// The backup to copy: its id or `latest` (or --all).
+    #[arg(required_unless_present = "all", conflicts_with = "all")]
+    pub backup: Option<String>,
+
+    /// Copy every valid backup the target does not hold yet.
+    #[arg(long)]
+    pub all: bool,
+
+    /// The repository to copy from.
+    #[arg(long, value_name = "URL")]
+    pub from: String,
+
+    /// The repository to copy to.
+    #[arg(long, value_name = "URL")]
+    pub to: String,
+
+    /// Print a JSON report instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
 pub struct BackupCreateArgs {
     #[command(flatten)]
     pub dir: BackupDirArgs,
+
+    /// Encrypt every file to the age public keys (age1..., one per line) in this file; only
+    /// their private keys can read the backup (restore, verify take --identity).
+    #[arg(long, value_name = "RECIPIENTS_FILE", env = "PALMDB_AGE_RECIPIENTS")]
+    pub encrypt_to: Option<PathBuf>,
 
     /// Connections reading tables at once, all from the same snapshot.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -411,7 +457,7 @@ pub struct BackupListArgs {
 #[derive(Debug, Args)]
 pub struct BackupStatusArgs {
     #[command(flatten)]
-    pub dir: BackupDirArgs,
+    pub dir: ReposArgs,
 
     /// Oldest acceptable age of the newest backup (e.g. 90m, 24h, 7d).
     #[arg(long, default_value = "24h", value_parser = crate::duration::parse)]
@@ -439,6 +485,12 @@ pub struct BackupPruneArgs {
     #[arg(long)]
     pub dry_run: bool,
 
+    /// Delete an unfinished backup on an object store once its writer has shown no sign of
+    /// life (its lease's heartbeat) for this long (at least 30s). In a folder, the writer's
+    /// lock tells.
+    #[arg(long, default_value = "15m", value_parser = crate::duration::parse)]
+    pub unfinished_grace: Duration,
+
     /// Print JSON instead of text.
     #[arg(long)]
     pub json: bool,
@@ -456,6 +508,11 @@ pub struct VerifyArgs {
     /// compare row counts and content checksums with the files.
     #[arg(long)]
     pub restore_test: bool,
+
+    /// The age key file of an encrypted backup: every line is then checked (without it, only
+    /// the stored files' SHA-256), and the restore test can run.
+    #[arg(long, value_name = "FILE", env = "PALMDB_AGE_IDENTITY")]
+    pub identity: Option<PathBuf>,
 
     /// The pg_restore that reads the stored schema for the restore test (default: found in
     /// /usr/lib/postgresql/*/bin and PATH).
@@ -478,6 +535,10 @@ pub struct RestoreArgs {
 
     #[command(flatten)]
     pub dir: BackupDirArgs,
+
+    /// The age key file of an encrypted backup (one of its recipients' private keys).
+    #[arg(long, value_name = "FILE", env = "PALMDB_AGE_IDENTITY")]
+    pub identity: Option<PathBuf>,
 
     /// Restore only this table (`name` or `schema.name`); repeat for more.
     #[arg(long = "table", value_name = "TABLE")]
@@ -580,7 +641,7 @@ pub struct ServeArgs {
     pub metrics_public: bool,
 
     #[command(flatten)]
-    pub dir: BackupDirArgs,
+    pub dir: ReposArgs,
 
     /// Age past which the newest backup makes /backups/status a warning.
     #[arg(long, default_value = "24h", value_parser = crate::duration::parse)]

@@ -195,11 +195,17 @@ async fn backup_command(
     args: BackupArgs,
     quiet: bool,
 ) -> Result<ExitCode> {
-    use crate::backup::{create, list, prune, selection::Selection, status};
+    use crate::backup::{copy, create, list, prune, selection::Selection, status};
     match args.action {
         BackupAction::Create(a) => {
+            let recipients = a
+                .encrypt_to
+                .as_deref()
+                .map(crate::archive::encryption::Recipients::from_file)
+                .transpose()?;
             let options = create::CreateOptions {
-                dir: a.dir.dir,
+                repo: crate::backup::repository(a.dir.repo.as_deref(), a.dir.dir.as_deref())?,
+                recipients,
                 jobs: usize::from(a.jobs),
                 compression: a.compress,
                 selection: Selection {
@@ -214,7 +220,7 @@ async fn backup_command(
                 pg_dump: a.pg_dump,
                 quiet,
             };
-            // Ctrl-C or SIGTERM drops the backup in progress, which deletes its folder.
+            // Ctrl-C or SIGTERM drops the backup in progress, which deletes what it wrote.
             let summary = tokio::select! {
                 result = create::create(settings, &options) => result?,
                 signal = interrupted() => return Err(signal),
@@ -230,7 +236,9 @@ async fn backup_command(
             Ok(ExitCode::Ok)
         }
         BackupAction::List(a) => {
-            let scan = list::scan(&a.dir.dir)?;
+            let repo = crate::backup::repository(a.dir.repo.as_deref(), a.dir.dir.as_deref())?;
+            let scan = list::scan(&repo)?;
+            eprint!("{}", list::render_invalid(&scan.invalid));
             let backups = list::summaries(&scan);
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&backups)?);
@@ -241,7 +249,8 @@ async fn backup_command(
             Ok(ExitCode::Ok)
         }
         BackupAction::Status(a) => {
-            let report = status::check_status(&a.dir.dir, a.max_age)?;
+            let repos = crate::backup::repositories(&a.dir.repos, a.dir.dir.as_deref())?;
+            let report = status::check_status(&repos, a.max_age)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -254,8 +263,10 @@ async fn backup_command(
                 keep_days: a.keep_days,
                 keep_last: a.keep_last,
                 dry_run: a.dry_run,
+                unfinished_grace: a.unfinished_grace,
             };
-            let report = prune::prune(&a.dir.dir, &options)?;
+            let repo = crate::backup::repository(a.dir.repo.as_deref(), a.dir.dir.as_deref())?;
+            let report = prune::prune(&repo, &options)?;
             if a.json {
                 println!("{}", serde_json::to_string_pretty(&report)?);
             } else {
@@ -264,7 +275,41 @@ async fn backup_command(
             Ok(ExitCode::Ok)
         }
         BackupAction::Verify(a) => verify_command(settings, a, quiet).await,
+        BackupAction::Copy(a) => {
+            let from = crate::archive::repository::Repository::open(&a.from)?;
+            let to = crate::archive::repository::Repository::open(&a.to)?;
+            let which = match a.backup {
+                Some(what) if !a.all => copy::Which::One(what),
+                _ => copy::Which::All,
+            };
+            let report = tokio::select! {
+                result = tokio::task::spawn_blocking(move || copy::copy(&from, &to, &which)) => result??,
+                signal = interrupted() => return Err(signal),
+            };
+            if a.json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{}", report.render_text());
+            }
+            if !report.failed.is_empty() {
+                return Err(crate::error::Failure::operation(format!(
+                    "{} of {} backups could not be copied",
+                    report.failed.len(),
+                    report.failed.len() + report.copied.len() + report.skipped.len()
+                ))
+                .into());
+            }
+            Ok(ExitCode::Ok)
+        }
     }
+}
+
+/// The age identity file `--identity` names, read once.
+fn identities(
+    path: Option<&std::path::Path>,
+) -> Result<Option<std::sync::Arc<crate::archive::encryption::Identities>>> {
+    path.map(|p| crate::archive::encryption::Identities::from_file(p).map(std::sync::Arc::new))
+        .transpose()
 }
 
 /// Resolves when the process is asked to stop (Ctrl-C or SIGTERM), as an error to report.
@@ -290,7 +335,8 @@ async fn verify_command(
 ) -> Result<ExitCode> {
     let options = crate::verify::VerifyOptions {
         backup: args.backup,
-        dir: args.dir.dir,
+        repo: crate::backup::repository(args.dir.repo.as_deref(), args.dir.dir.as_deref())?,
+        identities: identities(args.identity.as_deref())?,
         restore_test: args.restore_test,
         progress: !quiet && !args.json,
         pg_restore: args.pg_restore,
@@ -325,7 +371,8 @@ async fn restore_command(
         (None, backup) => {
             let options = crate::restore::RestoreOptions {
                 backup: backup.unwrap_or_else(|| "latest".to_string()),
-                dir: args.dir.dir,
+                repo: crate::backup::repository(args.dir.repo.as_deref(), args.dir.dir.as_deref())?,
+                identities: identities(args.identity.as_deref())?,
                 tables: args.tables,
                 clean: args.clean,
                 allow_masked: args.allow_masked,
@@ -418,7 +465,7 @@ async fn serve_command(settings: &ConnectSettings, args: ServeArgs) -> Result<Ex
             read_token_file: args.read_token_file,
         },
         metrics_public: args.metrics_public,
-        backup_dir: args.dir.dir,
+        repos: crate::backup::repositories(&args.dir.repos, args.dir.dir.as_deref())?,
         max_age: args.max_age,
         pool_size: usize::from(args.pool_size),
         db_timeout: args.db_timeout,

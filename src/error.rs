@@ -83,9 +83,16 @@ impl fmt::Display for Failure {
 
 impl std::error::Error for Failure {}
 
-/// Finds the first [`Failure`] in an error chain, if any.
+/// Finds the first [`Failure`] in an error chain, if any, also inside an I/O error (a file
+/// read or written through the repository carries the store's failure that way).
 pub fn failure_of(err: &anyhow::Error) -> Option<&Failure> {
-    err.chain().find_map(|e| e.downcast_ref::<Failure>())
+    err.chain().find_map(|e| {
+        e.downcast_ref::<Failure>().or_else(|| {
+            e.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<Failure>())
+        })
+    })
 }
 
 /// Renders an error chain as one line: outermost context first, PostgreSQL's own words last.

@@ -450,9 +450,13 @@ fn sigkill_mid_backup_never_looks_valid_and_the_next_backup_works() {
     assert!(list_ids(&db, dir.path()).is_empty(), "list shows no backup");
     let status = db.palmdb(&["backup", "status", "--dir", dir.path().to_str().unwrap()]);
     assert_exit(&status, 2);
-    assert!(palmdb::backup::list::list_backups(dir.path())
+    assert!(
+        palmdb::backup::list::list_backups(&palmdb::archive::repository::Repository::folder(
+            dir.path()
+        ))
         .unwrap()
-        .is_empty());
+        .is_empty()
+    );
 
     let backup = create(&db, dir.path(), &["--compress", "zstd:1"]);
     assert_eq!(rows(&backup, "big").len(), 150000);

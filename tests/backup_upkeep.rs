@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use chrono::Utc;
 use common::{assert_exit, assert_success, stdout, TestDb};
+use palmdb::archive::repository::Repository;
 use palmdb::archive::Manifest;
 use palmdb::backup::prune::{prune, PruneOptions};
 use palmdb::backup::status::{check_status, StatusLevel};
@@ -48,7 +49,7 @@ fn small_db(tag: &str) -> TestDb {
 }
 
 fn ids(dir: &Path) -> Vec<String> {
-    palmdb::backup::list::list_backups(dir)
+    palmdb::backup::list::list_backups(&Repository::folder(dir))
         .unwrap()
         .into_iter()
         .map(|b| b.id)
@@ -74,7 +75,11 @@ fn status_exit_codes_follow_nagios() {
     let body: Value = serde_json::from_str(&stdout(&out)).unwrap();
     assert_eq!(body["status"], "ok");
     assert_eq!(body["backups"], 1);
-    let report = check_status(dir.path(), Duration::from_secs(86400)).unwrap();
+    let report = check_status(
+        &[Repository::folder(dir.path())],
+        Duration::from_secs(86400),
+    )
+    .unwrap();
     assert_eq!(
         serde_json::to_value(&report).unwrap()["status"],
         body["status"],
@@ -99,9 +104,12 @@ fn status_exit_codes_follow_nagios() {
     std::fs::create_dir(dir.path().join(".partial-20990101T000000Z-1")).unwrap();
     std::fs::create_dir(dir.path().join("20990101T000000Z")).unwrap();
     assert_eq!(
-        check_status(dir.path(), Duration::from_secs(86400))
-            .unwrap()
-            .status,
+        check_status(
+            &[Repository::folder(dir.path())],
+            Duration::from_secs(86400)
+        )
+        .unwrap()
+        .status,
         StatusLevel::Warning
     );
 
@@ -222,11 +230,12 @@ fn prune_deletes_expired_backups_and_never_the_newest() {
     aged_copy(&dir.path().join("20260401T000000Z"), "20260402T000000Z", 9);
     aged_copy(&dir.path().join("20260401T000000Z"), "20260403T000000Z", 8);
     let report = prune(
-        dir.path(),
+        &Repository::folder(dir.path()),
         &PruneOptions {
             keep_days: 1,
             keep_last: 2,
             dry_run: false,
+            unfinished_grace: Duration::from_secs(900),
         },
     )
     .unwrap();
@@ -234,11 +243,12 @@ fn prune_deletes_expired_backups_and_never_the_newest() {
     // Newest by completed_at (3 and 8 days ago), whatever the names say.
     assert_eq!(ids(dir.path()), ["20260401T000000Z", "20260403T000000Z"]);
     let report = prune(
-        dir.path(),
+        &Repository::folder(dir.path()),
         &PruneOptions {
             keep_days: 0,
             keep_last: 0,
             dry_run: false,
+            unfinished_grace: Duration::from_secs(900),
         },
     )
     .unwrap();

@@ -26,14 +26,23 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use super::compression::Codec;
+use super::encryption::{self, EncryptionEntry};
 use super::naming::{is_backup_id, MANIFEST_FILE};
 use super::open::{open_regular_file, refuse_writable_by_others};
 use super::schema::SchemaEntry;
 use super::writer::{create_private_file, sync_dir};
 
 /// The version of the backup folder format. Readers refuse a manifest with a newer one and
-/// read every older one. 2 added the stored schema (`schema`, see [`super::schema`]).
-pub const FORMAT_VERSION: u32 = 2;
+/// read every older one. 2 added the stored schema (`schema`, see [`super::schema`]); 3 the
+/// encryption of the files (`encryption`, see [`super::encryption`]).
+pub const FORMAT_VERSION: u32 = 3;
+
+/// The format an unencrypted backup is written in: readers of format 2 read it.
+pub const UNENCRYPTED_FORMAT_VERSION: u32 = 2;
+
+/// The format of an encrypted backup: a reader that does not know encryption refuses it by
+/// its version, instead of failing on ciphertext.
+pub const ENCRYPTED_FORMAT_VERSION: u32 = 3;
 
 /// The member holding the manifest's own SHA-256.
 pub const SELF_HASH_FIELD: &str = "manifest_sha256";
@@ -109,6 +118,9 @@ pub struct Manifest {
     /// empty, and restore refreshes them once the tables are loaded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub materialized_views: Vec<RelationName>,
+    /// How the files are encrypted (format 3), `None` when they are not. Public keys only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub encryption: Option<EncryptionEntry>,
     pub total_rows: u64,
     /// Sum of the table files' sizes on disk.
     pub total_bytes: u64,
@@ -412,6 +424,17 @@ impl Manifest {
                 Some(_) => {}
             }
         }
+        if let Some(entry) = &self.encryption {
+            if self.format_version < ENCRYPTED_FORMAT_VERSION {
+                problem(format!(
+                    "format_version {} cannot describe an encrypted backup",
+                    self.format_version
+                ));
+            }
+            if let Err(text) = encryption::check_entry(entry) {
+                problem(text);
+            }
+        }
         for sequence in &self.sequences {
             if let Some((low, high)) = self.owning_column_range(sequence) {
                 if sequence.last_value < low || sequence.last_value > high {
@@ -443,13 +466,19 @@ impl Manifest {
         }
     }
 
-    /// Writes `manifest.json` (mode 0600) with its own SHA-256, and syncs it and the folder.
-    pub fn write(&self, folder: &Path) -> Result<()> {
-        let path = folder.join(MANIFEST_FILE);
+    /// The bytes of `manifest.json`: pretty JSON with its own SHA-256.
+    pub fn to_bytes(&self) -> Result<Vec<u8>> {
         let mut value = serde_json::to_value(self)?;
         seal(&mut value);
         let mut text = serde_json::to_vec_pretty(&value)?;
         text.push(b'\n');
+        Ok(text)
+    }
+
+    /// Writes `manifest.json` (mode 0600) with its own SHA-256, and syncs it and the folder.
+    pub fn write(&self, folder: &Path) -> Result<()> {
+        let path = folder.join(MANIFEST_FILE);
+        let text = self.to_bytes()?;
         let mut file = create_private_file(&path)?;
         file.write_all(&text)
             .and_then(|_| file.sync_all())
@@ -479,6 +508,11 @@ pub fn is_sealed(folder: &Path) -> bool {
         .ok()
         .and_then(|file| serde_json::from_reader::<_, Value>(std::io::BufReader::new(file)).ok())
         .is_some_and(|value| value.get(SELF_HASH_FIELD).is_some())
+}
+
+/// Whether a manifest's bytes carry its own SHA-256 (whatever repository they came from).
+pub fn is_sealed_text(text: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(text).is_ok_and(|value| value.get(SELF_HASH_FIELD).is_some())
 }
 
 /// Sets (or replaces) `manifest_sha256` to the SHA-256 of the rest of the manifest.
@@ -570,7 +604,7 @@ mod tests {
     fn sample() -> Manifest {
         let now = Utc::now();
         Manifest {
-            format_version: FORMAT_VERSION,
+            format_version: UNENCRYPTED_FORMAT_VERSION,
             id: "20261125T170501Z".into(),
             created_at: now,
             completed_at: now,
@@ -619,6 +653,7 @@ mod tests {
                 pg_dump_major: 15,
             }),
             materialized_views: vec![],
+            encryption: None,
             total_rows: 2,
             total_bytes: 10,
         }
@@ -678,6 +713,27 @@ mod tests {
         let err = Manifest::read(dir.path()).unwrap_err().to_string();
         assert!(err.contains("newer"), "{err}");
     }
+    #[test]
+    fn an_encrypted_backup_needs_format_3_and_recipients_this_palmdb_reads() {
+        let (_dir, folder, mut value) = written();
+        let public = age::x25519::Identity::generate().to_public().to_string();
+        value["encryption"] = serde_json::json!({"format": "age", "recipients": [public]});
+        let text = problems(rewrite(&folder, value.clone(), true));
+        assert!(
+            text.contains("cannot describe an encrypted backup"),
+            "{text}"
+        );
+        value["format_version"] = ENCRYPTED_FORMAT_VERSION.into();
+        let manifest = rewrite(&folder, value.clone(), true).unwrap();
+        assert_eq!(manifest.encryption.unwrap().recipients, [public]);
+        value["encryption"]["recipients"] = serde_json::json!(["AGE-SECRET-KEY-1X"]);
+        let text = problems(rewrite(&folder, value.clone(), true));
+        assert!(text.contains("not an age X25519 public key"), "{text}");
+        value["encryption"] = serde_json::json!({"format": "gpg", "recipients": []});
+        let text = problems(rewrite(&folder, value, true));
+        assert!(text.contains("not one this palmdb reads"), "{text}");
+    }
+
     /// A sample written to a folder named like its id, and its JSON, to edit.
     fn written() -> (tempfile::TempDir, std::path::PathBuf, Value) {
         let dir = tempfile::tempdir().unwrap();

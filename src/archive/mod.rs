@@ -6,11 +6,15 @@
 //! This module knows no database. `backup` writes with it; `restore` and `verify` read with it.
 //! The format is described for people in `docs/backup-format.md`.
 
+pub mod backup_files;
 pub mod compression;
+pub mod encryption;
+pub mod integrity;
 pub mod manifest;
 pub mod naming;
 pub mod open;
 pub mod reader;
+pub mod repository;
 pub mod row_codec;
 pub mod row_decoder;
 pub mod schema;

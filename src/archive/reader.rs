@@ -1,40 +1,82 @@
-//! Reading a table file back line by line, decompressing and re-hashing the bytes as they are
-//! read, so restore and verify check the SHA-256 in one pass with constant memory.
+//! Reading a table file back line by line, decrypting (for an encrypted backup),
+//! decompressing and re-hashing the stored bytes as they are read, so restore and verify check
+//! the SHA-256 in one pass with constant memory, wherever the file is stored.
 
-use std::fs::File;
 use std::io::{self, BufRead, BufReader, Read};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
 use super::compression::Codec;
+use super::encryption::Identities;
 use super::open::open_regular_file;
+use super::repository::FileSource;
 use super::writer::FileDigest;
 
 const BUFFER_BYTES: usize = 256 * 1024;
 
-/// A reader that counts and hashes what passes through it.
-struct HashingReader<R> {
-    inner: R,
+/// What has been read of the stored bytes so far.
+#[derive(Default)]
+struct Hashed {
     hasher: Sha256,
     bytes: u64,
 }
 
-impl<R: Read> Read for HashingReader<R> {
+/// A reader that counts and hashes what passes through it, into a state the line reader
+/// keeps (age's reader does not give back what it reads from).
+struct HashingReader {
+    inner: FileSource,
+    state: Arc<Mutex<Hashed>>,
+}
+
+impl Read for HashingReader {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let n = self.inner.read(buf)?;
-        self.hasher.update(&buf[..n]);
-        self.bytes += n as u64;
+        let mut state = self.state.lock().expect("hash state");
+        state.hasher.update(&buf[..n]);
+        state.bytes += n as u64;
         Ok(n)
     }
 }
 
-type Raw = BufReader<HashingReader<File>>;
+type Raw = BufReader<HashingReader>;
+
+/// The compressed bytes: the stored ones, or what age decrypts from them.
+enum Plain {
+    Raw(Raw),
+    Age(BufReader<age::stream::StreamReader<Raw>>),
+}
+
+impl Read for Plain {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self {
+            Plain::Raw(r) => r.read(buf),
+            Plain::Age(r) => r.read(buf),
+        }
+    }
+}
+
+impl BufRead for Plain {
+    fn fill_buf(&mut self) -> io::Result<&[u8]> {
+        match self {
+            Plain::Raw(r) => r.fill_buf(),
+            Plain::Age(r) => r.fill_buf(),
+        }
+    }
+
+    fn consume(&mut self, amount: usize) {
+        match self {
+            Plain::Raw(r) => r.consume(amount),
+            Plain::Age(r) => r.consume(amount),
+        }
+    }
+}
 
 enum Source {
-    Plain(Raw),
-    Zstd(BufReader<zstd::Decoder<'static, Raw>>),
+    Plain(Plain),
+    Zstd(BufReader<zstd::Decoder<'static, Plain>>),
 }
 
 /// The lines of one table file, without their `\n`.
@@ -42,27 +84,41 @@ pub struct LineReader {
     source: Source,
     line: Vec<u8>,
     lines: u64,
-    path: PathBuf,
+    label: String,
+    hashed: Arc<Mutex<Hashed>>,
 }
 
 impl LineReader {
-    /// Opens a table file: a regular file, never through a symlink (see `archive::open`).
-    pub fn open(path: &Path, codec: Codec) -> Result<LineReader> {
-        let file =
-            open_regular_file(path).with_context(|| format!("cannot open {}", path.display()))?;
+    /// Reads `file` (named `label` in messages), decrypting it with `identities` when given.
+    pub fn new(
+        file: FileSource,
+        label: impl Into<String>,
+        codec: Codec,
+        identities: Option<&Identities>,
+    ) -> Result<LineReader> {
+        let label = label.into();
+        let hashed = Arc::new(Mutex::new(Hashed::default()));
         let raw = BufReader::with_capacity(
             BUFFER_BYTES,
             HashingReader {
                 inner: file,
-                hasher: Sha256::new(),
-                bytes: 0,
+                state: hashed.clone(),
             },
         );
+        let plain = match identities {
+            None => Plain::Raw(raw),
+            Some(identities) => Plain::Age(BufReader::with_capacity(
+                BUFFER_BYTES,
+                identities
+                    .decrypt(raw)
+                    .with_context(|| format!("cannot decrypt {label}"))?,
+            )),
+        };
         let source = match codec {
-            Codec::None => Source::Plain(raw),
+            Codec::None => Source::Plain(plain),
             Codec::Zstd => {
-                let decoder = zstd::Decoder::with_buffer(raw)
-                    .with_context(|| format!("cannot start zstd for {}", path.display()))?;
+                let decoder = zstd::Decoder::with_buffer(plain)
+                    .with_context(|| format!("cannot start zstd for {label}"))?;
                 Source::Zstd(BufReader::with_capacity(BUFFER_BYTES, decoder))
             }
         };
@@ -70,8 +126,17 @@ impl LineReader {
             source,
             line: Vec::with_capacity(4096),
             lines: 0,
-            path: path.to_path_buf(),
+            label,
+            hashed,
         })
+    }
+
+    /// Opens an unencrypted file on disk: a regular file, never through a symlink (see
+    /// `archive::open`).
+    pub fn open(path: &Path, codec: Codec) -> Result<LineReader> {
+        let file =
+            open_regular_file(path).with_context(|| format!("cannot open {}", path.display()))?;
+        LineReader::new(Box::new(file), path.display().to_string(), codec, None)
     }
 
     /// The next line without its `\n`, or `None` at the end. A last line without `\n` means
@@ -82,7 +147,7 @@ impl LineReader {
             Source::Plain(r) => r.read_until(b'\n', &mut self.line),
             Source::Zstd(r) => r.read_until(b'\n', &mut self.line),
         };
-        let n = read.with_context(|| format!("cannot read {}", self.path.display()))?;
+        let n = read.with_context(|| format!("cannot read {}", self.label))?;
         if n == 0 {
             return Ok(None);
         }
@@ -90,7 +155,7 @@ impl LineReader {
         if self.line.last() != Some(&b'\n') {
             bail!(
                 "{} is truncated: line {} has no end",
-                self.path.display(),
+                self.label,
                 self.lines
             );
         }
@@ -112,14 +177,14 @@ impl LineReader {
                 Source::Plain(r) => r.fill_buf(),
                 Source::Zstd(r) => r.fill_buf(),
             }
-            .with_context(|| format!("cannot read {}", self.path.display()))?;
+            .with_context(|| format!("cannot read {}", self.label))?;
             if buffer.is_empty() {
                 if !started {
                     return Ok(None);
                 }
                 bail!(
                     "{} is truncated: line {} has no end",
-                    self.path.display(),
+                    self.label,
                     self.lines
                 );
             }
@@ -149,7 +214,7 @@ impl LineReader {
             Source::Plain(r) => io::copy(r, sink),
             Source::Zstd(r) => io::copy(r, sink),
         };
-        copied.with_context(|| format!("cannot read {}", self.path.display()))
+        copied.with_context(|| format!("cannot read {}", self.label))
     }
 
     /// Lines read so far.
@@ -157,11 +222,13 @@ impl LineReader {
         self.lines
     }
 
-    /// Reads whatever is left of the file and returns its size and SHA-256 (of the bytes on
-    /// disk), to compare with the manifest.
+    /// Reads whatever is left of the file and returns its size and SHA-256 (of the bytes
+    /// stored), to compare with the manifest. For an encrypted file this also checks its last
+    /// chunk: a file cut short or changed does not decrypt.
     pub fn finish(self) -> Result<FileDigest> {
-        let context = || format!("cannot read {}", self.path.display());
-        let mut raw = match self.source {
+        let label = self.label;
+        let context = || format!("cannot read {label}");
+        let mut plain = match self.source {
             Source::Plain(r) => r,
             Source::Zstd(r) => {
                 let mut decoder = r.into_inner();
@@ -169,11 +236,11 @@ impl LineReader {
                 decoder.finish()
             }
         };
-        io::copy(&mut raw, &mut io::sink()).with_context(context)?;
-        let hashing = raw.into_inner();
+        io::copy(&mut plain, &mut io::sink()).with_context(context)?;
+        let hashed = std::mem::take(&mut *self.hashed.lock().expect("hash state"));
         Ok(FileDigest {
-            bytes: hashing.bytes,
-            sha256: hex::encode(hashing.hasher.finalize()),
+            bytes: hashed.bytes,
+            sha256: hex::encode(hashed.hasher.finalize()),
         })
     }
 }
@@ -247,6 +314,50 @@ mod tests {
         let mut reader = LineReader::open(&path, Codec::None).unwrap();
         assert!(reader.stream_line(|_| Ok(())).unwrap().is_some());
         assert!(reader.stream_line(|_| Ok(())).is_err());
+    }
+
+    #[test]
+    fn an_encrypted_file_reads_back_with_its_key_and_a_changed_byte_is_caught() {
+        use crate::archive::encryption::{Identities, Recipients};
+        use crate::archive::writer::PrivateFile;
+        use age::secrecy::ExposeSecret;
+        let key = age::x25519::Identity::generate();
+        let recipients = Recipients::parse(&key.to_public().to_string(), "r").unwrap();
+        let identities = Identities::parse(key.to_string().expose_secret(), "k").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("t");
+        let sink = Box::new(PrivateFile::create(&path).unwrap());
+        let mut writer =
+            TableWriter::new(sink, "t", Compression::default(), Some(&recipients)).unwrap();
+        let rows: Vec<String> = (0..20_000).map(|i| format!("{{\"id\":{i}}}")).collect();
+        for row in &rows {
+            writer.write_all(format!("{row}\n").as_bytes()).unwrap();
+        }
+        let written = writer.finish().unwrap();
+        let stored = std::fs::read(&path).unwrap();
+        assert!(stored.starts_with(b"age-encryption.org/v1"));
+        assert_eq!(written.sha256, hex::encode(Sha256::digest(&stored)));
+
+        let open = |p: &Path| -> FileSource { Box::new(std::fs::File::open(p).unwrap()) };
+        let mut reader = LineReader::new(open(&path), "t", Codec::Zstd, Some(&identities)).unwrap();
+        let mut back = Vec::new();
+        while let Some(line) = reader.next_line().unwrap() {
+            back.push(String::from_utf8(line.to_vec()).unwrap());
+        }
+        assert_eq!(back, rows);
+        assert_eq!(reader.finish().unwrap(), written);
+
+        let mut damaged = stored.clone();
+        let middle = damaged.len() / 2;
+        damaged[middle] ^= 1;
+        std::fs::write(&path, &damaged).unwrap();
+        let result = (|| -> Result<()> {
+            let mut reader = LineReader::new(open(&path), "t", Codec::Zstd, Some(&identities))?;
+            while reader.next_line()?.is_some() {}
+            reader.finish()?;
+            Ok(())
+        })();
+        assert!(result.is_err(), "a changed byte must not read back");
     }
 
     #[test]

@@ -1,6 +1,8 @@
-//! Writing a table file: bytes go through zstd (unless `--compress none`) into a private file,
-//! and are counted and hashed (SHA-256) on their way to disk, so the manifest's size and hash
-//! describe exactly the file that was written, without reading it again.
+//! Writing a table file: bytes go through zstd (unless `--compress none`), then age (with
+//! `--encrypt-to`), and are counted and hashed (SHA-256) on their way to the repository, so the
+//! manifest's size and hash describe exactly the bytes stored, without reading them again.
+//! Where they go — a private file on disk or a multipart upload — is the repository's
+//! business ([`FileSink`]).
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
@@ -11,11 +13,13 @@ use anyhow::{Context, Result};
 use sha2::{Digest, Sha256};
 
 use super::compression::Compression;
+use super::encryption::Recipients;
+use super::repository::FileSink;
 
 /// Size of the buffer in front of the compressor: large enough that zstd sees big blocks.
 const BUFFER_BYTES: usize = 256 * 1024;
 
-/// Size and SHA-256 of a file as it is on disk.
+/// Size and SHA-256 of a file as it is stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileDigest {
     pub bytes: u64,
@@ -42,32 +46,80 @@ impl<W: Write> Write for HashingWriter<W> {
     }
 }
 
-enum Sink {
-    Plain(BufWriter<HashingWriter<File>>),
-    Zstd(BufWriter<zstd::Encoder<'static, HashingWriter<File>>>),
+type Hashed = HashingWriter<Box<dyn FileSink>>;
+
+/// What the compressor writes into: the hashed sink, through age when encrypting.
+enum Layer {
+    Plain(Hashed),
+    Age(age::stream::StreamWriter<Hashed>),
 }
 
-/// One table file being written. Call [`TableWriter::finish`]; dropping it leaves a partial
-/// file that the caller's work-in-progress folder cleanup removes.
+impl Write for Layer {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        match self {
+            Layer::Plain(w) => w.write(buf),
+            Layer::Age(w) => w.write(buf),
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Layer::Plain(w) => w.flush(),
+            Layer::Age(w) => w.flush(),
+        }
+    }
+}
+
+impl Layer {
+    /// Ends the encrypted stream (its last chunk) and gives back the hashed sink.
+    fn finish(self) -> io::Result<Hashed> {
+        match self {
+            Layer::Plain(w) => Ok(w),
+            Layer::Age(w) => w.finish(),
+        }
+    }
+}
+
+enum Sink {
+    Plain(BufWriter<Layer>),
+    Zstd(BufWriter<zstd::Encoder<'static, Layer>>),
+}
+
+/// One table file being written. Call [`TableWriter::finish`]; dropping it leaves nothing
+/// that counts (the unpublished backup's cleanup removes what was written).
 pub struct TableWriter {
     sink: Sink,
-    path: PathBuf,
+    label: String,
 }
 
 impl TableWriter {
-    /// Creates `path` (which must not exist) with mode 0600.
-    pub fn create(path: &Path, compression: Compression) -> Result<TableWriter> {
-        let file = create_private_file(path)?;
+    /// A writer into `sink`, named `label` in messages, compressed and (with `recipients`)
+    /// encrypted.
+    pub fn new(
+        sink: Box<dyn FileSink>,
+        label: impl Into<String>,
+        compression: Compression,
+        recipients: Option<&Recipients>,
+    ) -> Result<TableWriter> {
+        let label = label.into();
         let hashing = HashingWriter {
-            inner: file,
+            inner: sink,
             hasher: Sha256::new(),
             bytes: 0,
         };
+        let layer = match recipients {
+            None => Layer::Plain(hashing),
+            Some(recipients) => Layer::Age(
+                recipients
+                    .encrypt(hashing)
+                    .with_context(|| format!("cannot start the encryption of {label}"))?,
+            ),
+        };
         let sink = match compression {
-            Compression::None => Sink::Plain(BufWriter::with_capacity(BUFFER_BYTES, hashing)),
+            Compression::None => Sink::Plain(BufWriter::with_capacity(BUFFER_BYTES, layer)),
             Compression::Zstd { level, min_match } => {
-                let start = || -> std::io::Result<zstd::Encoder<'static, HashingWriter<File>>> {
-                    let mut encoder = zstd::Encoder::new(hashing, level)?;
+                let start = || -> std::io::Result<zstd::Encoder<'static, Layer>> {
+                    let mut encoder = zstd::Encoder::new(layer, level)?;
                     // A checksum per frame, so `zstd -t` alone detects a damaged file.
                     encoder.include_checksum(true)?;
                     if let Some(min_match) = min_match {
@@ -76,15 +128,22 @@ impl TableWriter {
                     }
                     Ok(encoder)
                 };
-                let encoder =
-                    start().with_context(|| format!("cannot start zstd for {}", path.display()))?;
+                let encoder = start().with_context(|| format!("cannot start zstd for {label}"))?;
                 Sink::Zstd(BufWriter::with_capacity(BUFFER_BYTES, encoder))
             }
         };
-        Ok(TableWriter {
-            sink,
-            path: path.to_path_buf(),
-        })
+        Ok(TableWriter { sink, label })
+    }
+
+    /// Creates `path` (which must not exist) with mode 0600 and writes to it, unencrypted.
+    pub fn create(path: &Path, compression: Compression) -> Result<TableWriter> {
+        let file = PrivateFile::create(path)?;
+        TableWriter::new(
+            Box::new(file),
+            path.display().to_string(),
+            compression,
+            None,
+        )
     }
 
     /// Appends bytes (whole lines, as the caller builds them).
@@ -93,14 +152,15 @@ impl TableWriter {
             Sink::Plain(w) => w.write_all(bytes),
             Sink::Zstd(w) => w.write_all(bytes),
         };
-        result.with_context(|| format!("cannot write {}", self.path.display()))
+        result.with_context(|| format!("cannot write {}", self.label))
     }
 
-    /// Ends the compressed stream, syncs the file to disk and returns its size and hash.
+    /// Ends the compressed (and encrypted) stream, makes the file durable and returns its
+    /// size and hash.
     pub fn finish(self) -> Result<FileDigest> {
-        let path = self.path;
-        let context = || format!("cannot write {}", path.display());
-        let hashing = match self.sink {
+        let label = self.label;
+        let context = || format!("cannot write {label}");
+        let layer = match self.sink {
             Sink::Plain(w) => w
                 .into_inner()
                 .map_err(|e| e.into_error())
@@ -112,16 +172,54 @@ impl TableWriter {
                 .with_context(context)?,
         };
         let HashingWriter {
-            inner: mut file,
+            inner: mut sink,
             hasher,
             bytes,
-        } = hashing;
-        file.flush()
-            .and_then(|_| file.sync_all())
+        } = layer.finish().with_context(context)?;
+        sink.flush()
+            .and_then(|_| sink.finish())
             .with_context(context)?;
         Ok(FileDigest {
             bytes,
             sha256: hex::encode(hasher.finalize()),
+        })
+    }
+}
+
+/// A new private file (0600) on disk, synced to disk by `finish`.
+pub struct PrivateFile {
+    file: File,
+    path: PathBuf,
+}
+
+impl PrivateFile {
+    /// Creates `path`; fails if it exists.
+    pub fn create(path: &Path) -> Result<PrivateFile> {
+        Ok(PrivateFile {
+            file: create_private_file(path)?,
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+impl Write for PrivateFile {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.file.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.file.flush()
+    }
+}
+
+impl FileSink for PrivateFile {
+    fn finish(mut self: Box<Self>) -> io::Result<()> {
+        self.file.flush()?;
+        self.file.sync_all().map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot sync {}: {e}", self.path.display()),
+            )
         })
     }
 }

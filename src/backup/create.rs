@@ -1,11 +1,13 @@
 //! `palmdb backup create`: open one snapshot → choose the tables → store the schema with
 //! pg_dump from the same snapshot while streaming each table into its file (with `--jobs N`
 //! connections sharing the snapshot) → read the sequences → write the manifest → publish the
-//! folder.
+//! backup (a rename in a folder; on a store, the manifest written last). The repository
+//! (`--repo`) is a local folder or an S3 prefix; with `--encrypt-to`, every file is encrypted
+//! to the recipients' age keys after compression.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
@@ -19,18 +21,22 @@ use super::progress::Progress;
 use super::selection::{self, Selection};
 use super::session;
 use super::table_copy::{self, CopyPlan};
-use super::workspace::Workspace;
-use crate::archive::manifest::TableEntry;
+use crate::archive::encryption::Recipients;
+use crate::archive::manifest::{TableEntry, ENCRYPTED_FORMAT_VERSION, UNENCRYPTED_FORMAT_VERSION};
 use crate::archive::naming::table_file_name;
+use crate::archive::repository::{NewBackup, Repository};
 use crate::archive::schema::{SchemaEntry, SchemaWriter, SCHEMA_FILE, SCHEMA_FORMAT};
-use crate::archive::{Compression, Manifest, FORMAT_VERSION};
+use crate::archive::{Compression, Manifest};
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
 use crate::pg_tools::{self, Found, Need, Tool};
 
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
-    pub dir: PathBuf,
+    /// Where the backup goes.
+    pub repo: Repository,
+    /// Encrypt every file to these age recipients (`--encrypt-to`).
+    pub recipients: Option<Recipients>,
     /// Connections reading tables at once (all sharing one snapshot).
     pub jobs: usize,
     pub compression: Compression,
@@ -52,12 +58,15 @@ pub struct CreateOptions {
 #[derive(Debug, Clone, Serialize)]
 pub struct CreateSummary {
     pub id: String,
-    pub path: PathBuf,
+    /// Where it is: the folder, or `s3://bucket/prefix/id`.
+    pub path: String,
     pub tables: usize,
     pub rows: u64,
     pub bytes: u64,
     pub seconds: f64,
     pub masked: bool,
+    /// Whether the files are encrypted (`--encrypt-to`).
+    pub encrypted: bool,
     /// Whether the database's schema is stored (false with `--no-schema`).
     pub schema: bool,
     /// What a person should know, also printed on stderr: a foreign key to a table left out.
@@ -70,7 +79,13 @@ pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Resu
         .mask
         .then(|| MaskRules::load(options.mask_rules.as_deref()))
         .transpose()?;
-    let workspace = Workspace::create(&options.dir, Utc::now())?;
+    let repo = options.repo.clone();
+    let started_at = Utc::now();
+    let backup = Arc::new(
+        tokio::task::spawn_blocking(move || repo.create(started_at))
+            .await
+            .context("the backup could not start")??,
+    );
     let settings = settings.with_application_name("palmdb backup");
     let snapshot = Snapshot::open(&settings, options.lock_timeout).await?;
     let facts = catalog::server_facts(&snapshot.client).await?;
@@ -103,14 +118,15 @@ pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Resu
                 &settings,
                 &snapshot,
                 &chosen.dump_filter,
-                workspace.path(),
+                &backup,
+                options.recipients.as_ref(),
             )
             .await
             .map(Some),
             None => Ok(None),
         }
     };
-    let copies = copy_tables(&settings, &snapshot, &tables, &plans, &workspace, options);
+    let copies = copy_tables(&settings, &snapshot, &tables, &plans, &backup, options);
     let (mut entries, schema) = tokio::try_join!(copies, dump)?;
     for entry in &mut entries {
         if let Some((_, chain)) = ancestors
@@ -123,9 +139,13 @@ pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Resu
     let sequences = catalog::sequences(&snapshot.client, &chosen.sequences).await?;
     snapshot.finish().await?;
 
+    let encryption = options.recipients.as_ref().map(Recipients::entry);
     let mut manifest = Manifest {
-        format_version: FORMAT_VERSION,
-        id: workspace.provisional_id(),
+        format_version: match encryption {
+            Some(_) => ENCRYPTED_FORMAT_VERSION,
+            None => UNENCRYPTED_FORMAT_VERSION,
+        },
+        id: backup.provisional_id(),
         created_at: snapshot.taken_at,
         completed_at: Utc::now(),
         database: facts.database,
@@ -143,16 +163,25 @@ pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Resu
         sequences,
         schema,
         materialized_views: chosen.materialized_views.clone(),
+        encryption,
     };
-    let path = workspace.publish(&mut manifest)?;
+    let backup = Arc::try_unwrap(backup)
+        .map_err(|_| anyhow::anyhow!("the backup is still being written"))?;
+    let (id, manifest) = tokio::task::spawn_blocking(move || {
+        let id = backup.publish_manifest(&mut manifest)?;
+        Ok::<_, anyhow::Error>((id, manifest))
+    })
+    .await
+    .context("the backup could not be published")??;
     Ok(CreateSummary {
-        id: manifest.id,
-        path,
+        path: options.repo.backup(&id).describe(),
+        id,
         tables: manifest.tables.len(),
         rows: manifest.total_rows,
         bytes: manifest.total_bytes,
         seconds: started.elapsed().as_secs_f64(),
         masked: manifest.masked,
+        encrypted: manifest.encryption.is_some(),
         schema: manifest.schema.is_some(),
         warnings: chosen.warnings,
     })
@@ -175,14 +204,16 @@ fn find_pg_dump(options: &CreateOptions, facts: &catalog::ServerFacts) -> Result
 }
 
 /// Runs `pg_dump --schema-only --format=custom` on the backup's snapshot, streaming its
-/// output into `schema.dump`. The snapshot's transaction stays open meanwhile (the caller
-/// commits it only after this returns), so the schema is the data's, to the transaction.
+/// output into `schema.dump` (written on a blocking thread: an upload may wait for the store).
+/// The snapshot's transaction stays open meanwhile (the caller commits it only after this
+/// returns), so the schema is the data's, to the transaction.
 async fn dump_schema(
     found: &Found,
     settings: &ConnectSettings,
     snapshot: &Snapshot,
     filter: &[String],
-    folder: &std::path::Path,
+    backup: &NewBackup,
+    recipients: Option<&Recipients>,
 ) -> Result<SchemaEntry> {
     use tokio::io::AsyncReadExt;
     // Its own application_name, so a DBA can tell it from palmdb's connections.
@@ -207,18 +238,40 @@ async fn dump_schema(
         let _ = stderr.read_to_end(&mut text).await;
         text
     });
-    let mut writer = SchemaWriter::create(folder)?;
-    let mut buffer = vec![0u8; 64 * 1024];
-    loop {
-        let n = stdout
-            .read(&mut buffer)
-            .await
-            .context("cannot read pg_dump's output")?;
-        if n == 0 {
-            break;
+    let mut writer = SchemaWriter::new(
+        backup.create_file(SCHEMA_FILE)?,
+        format!("{}/{SCHEMA_FILE}", backup.describe()),
+        recipients,
+    )?;
+    let (sender, mut receiver) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let writing = tokio::task::spawn_blocking(move || {
+        let mut ended = false;
+        while let Some(chunk) = receiver.blocking_recv() {
+            if chunk.is_empty() {
+                ended = true;
+                break;
+            }
+            writer.write(&chunk)?;
         }
-        writer.write(&buffer[..n])?;
-    }
+        anyhow::ensure!(ended, "the schema dump was cancelled before its end");
+        writer.finish()
+    });
+    let reading = async {
+        loop {
+            let mut buffer = vec![0u8; 64 * 1024];
+            let n = stdout
+                .read(&mut buffer)
+                .await
+                .context("cannot read pg_dump's output")?;
+            buffer.truncate(n);
+            let end = n == 0;
+            if sender.send(buffer).await.is_err() || end {
+                return Ok::<_, anyhow::Error>(());
+            }
+        }
+    };
+    let read = reading.await;
+    let written = writing.await.context("the schema writer thread failed")?;
     let status = child.wait().await.context("pg_dump did not finish")?;
     let errors = errors.await.unwrap_or_default();
     if !status.success() {
@@ -230,7 +283,8 @@ async fn dump_schema(
         .with_hint("pass --no-schema to back up the rows without the schema")
         .into());
     }
-    let (bytes, sha256) = writer.finish()?;
+    read?;
+    let (bytes, sha256) = written?;
     Ok(SchemaEntry {
         file: SCHEMA_FILE.to_string(),
         bytes,
@@ -322,7 +376,7 @@ async fn copy_tables(
     snapshot: &Snapshot,
     tables: &[Table],
     plans: &[CopyPlan],
-    workspace: &Workspace,
+    backup: &NewBackup,
     options: &CreateOptions,
 ) -> Result<Vec<TableEntry>> {
     let mut files: Vec<String> = Vec::new();
@@ -347,8 +401,9 @@ async fn copy_tables(
         queue: Mutex::new((0..tables.len()).collect()),
         results: Mutex::new(vec![None; tables.len()]),
         progress: Progress::new(options.quiet),
-        workspace,
+        backup,
         compression: options.compression,
+        recipients: options.recipients.as_ref(),
     };
     let mut runs = vec![work.run(&snapshot.client)];
     runs.extend(workers.iter().map(|client| work.run(client)));
@@ -377,8 +432,9 @@ struct Work<'a> {
     queue: Mutex<VecDeque<usize>>,
     results: Mutex<Vec<Option<TableEntry>>>,
     progress: Progress,
-    workspace: &'a Workspace,
+    backup: &'a NewBackup,
     compression: Compression,
+    recipients: Option<&'a Recipients>,
 }
 
 impl Work<'_> {
@@ -395,9 +451,12 @@ impl Work<'_> {
                 client,
                 table,
                 &self.plans[i],
-                self.workspace.path(),
+                &table_copy::Destination {
+                    backup: self.backup,
+                    compression: self.compression,
+                    recipients: self.recipients,
+                },
                 self.files[i].clone(),
-                self.compression,
                 bar,
             )
             .await?;

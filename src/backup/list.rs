@@ -1,25 +1,24 @@
-//! `palmdb backup list`: the valid backups in a folder, newest first. A folder is a backup when
-//! its name is a backup id and it holds a valid manifest (`archive::manifest`, the one strict
-//! validator); work in progress, killed backups, symlinks and foreign folders are not. Folders
-//! named like a backup whose manifest is invalid are named, with the reasons, never counted.
+//! `palmdb backup list`: the valid backups in a repository, newest first. A backup is valid
+//! when its manifest passes the one strict check and every file it lists is there with its
+//! size (`archive::repository`); unfinished backups (work in progress, killed ones) are never
+//! listed. Published backups that are not valid are named, with the reasons, never counted.
 
-use std::fs;
-use std::path::{Path, PathBuf};
-
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
 use super::progress::human_bytes;
-use crate::archive::naming::is_backup_id;
-use crate::archive::open::refuse_writable_by_others;
+use crate::archive::repository::{id_key, Backup, Repository};
 use crate::archive::Manifest;
 
 /// One backup, as `list --json` prints it.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupSummary {
     pub id: String,
-    pub path: PathBuf,
+    /// Where it is: its folder, or `s3://bucket/prefix/id`.
+    pub path: String,
+    /// The repository it is in.
+    pub repo: String,
     pub created_at: DateTime<Utc>,
     pub completed_at: DateTime<Utc>,
     pub database: String,
@@ -28,16 +27,16 @@ pub struct BackupSummary {
     pub rows: u64,
     pub bytes: u64,
     pub masked: bool,
+    /// Its files are encrypted (age); restoring needs the key.
+    pub encrypted: bool,
 }
 
 impl BackupSummary {
-    pub fn new(path: PathBuf, manifest: &Manifest) -> BackupSummary {
+    pub fn new(backup: &Backup, manifest: &Manifest) -> BackupSummary {
         BackupSummary {
-            id: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_else(|| manifest.id.clone()),
-            path,
+            id: backup.name().to_string(),
+            path: backup.describe(),
+            repo: backup.repository().url(),
             created_at: manifest.created_at,
             completed_at: manifest.completed_at,
             database: manifest.database.clone(),
@@ -46,92 +45,60 @@ impl BackupSummary {
             rows: manifest.total_rows,
             bytes: manifest.total_bytes,
             masked: manifest.masked,
+            encrypted: manifest.encryption.is_some(),
         }
     }
 }
 
-/// Valid backups in `dir`, newest (by `completed_at`) first. A missing folder has none.
-pub fn list_backups(dir: &Path) -> Result<Vec<BackupSummary>> {
-    Ok(summaries(&scan(dir)?))
-}
-
-/// The valid backups of a scan, as `list --json` prints them.
-pub fn summaries(scan: &Scan) -> Vec<BackupSummary> {
-    scan.valid
-        .iter()
-        .map(|(path, manifest)| BackupSummary::new(path.clone(), manifest))
-        .collect()
-}
-
-/// A folder named like a backup whose manifest is not valid.
+/// A published backup that is not valid, and why.
 #[derive(Debug, Clone, Serialize)]
 pub struct InvalidBackup {
     pub id: String,
     pub problems: Vec<String>,
 }
 
-/// What a backup folder holds: valid backups with their manifests (newest first), and
-/// folders named like backups that are not valid (by id, newest first).
+/// What a repository holds: valid backups with their manifests (newest completed first), and
+/// published backups that are not valid (newest id first).
 #[derive(Debug, Default)]
 pub struct Scan {
-    pub valid: Vec<(PathBuf, Manifest)>,
+    pub valid: Vec<(Backup, Manifest)>,
     pub invalid: Vec<InvalidBackup>,
 }
 
-/// Valid backups with their manifests, newest first.
-pub fn valid_backups(dir: &Path) -> Result<Vec<(PathBuf, Manifest)>> {
-    Ok(scan(dir)?.valid)
-}
-
-/// Reads every folder named like a backup. A missing folder has none; a folder other users
-/// can write to is refused.
-pub fn scan(dir: &Path) -> Result<Scan> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Scan::default()),
-        Err(e) => {
-            return Err(e)
-                .with_context(|| format!("cannot read the backup folder {}", dir.display()))
-        }
-    };
-    refuse_writable_by_others(dir)?;
+/// Reads every published backup of the repository. A folder that does not exist has none.
+pub fn scan(repo: &Repository) -> Result<Scan> {
     let mut scan = Scan::default();
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
-        let name = entry.file_name();
-        let Some(name) = name.to_str() else { continue };
-        // file_type() does not follow symlinks: a link to a folder is not a backup here.
-        let is_dir = entry.file_type().map(|t| t.is_dir()).unwrap_or(false);
-        if !is_dir || !is_backup_id(name) {
-            continue;
-        }
-        match Manifest::check(&entry.path()) {
-            Ok(manifest) => scan.valid.push((entry.path(), manifest)),
-            Err(invalid) => scan.invalid.push(InvalidBackup {
-                id: name.to_string(),
-                problems: invalid.problems,
+    for (backup, verdict) in repo.checked_backups()? {
+        match verdict {
+            Ok(manifest) => scan.valid.push((backup, manifest)),
+            Err(problems) => scan.invalid.push(InvalidBackup {
+                id: backup.name().to_string(),
+                problems,
             }),
         }
     }
     scan.valid.sort_by(|a, b| {
-        b.1.completed_at
-            .cmp(&a.1.completed_at)
-            .then_with(|| b.0.cmp(&a.0))
+        (b.1.completed_at, id_key(b.0.name())).cmp(&(a.1.completed_at, id_key(a.0.name())))
     });
     scan.invalid
-        .sort_by(|a, b| id_order(&b.id).cmp(&id_order(&a.id)));
+        .sort_by_key(|b| std::cmp::Reverse(id_key(&b.id)));
     Ok(scan)
 }
 
-/// Ids sort by time; `-N` suffixes (several backups in one second) by number.
-pub fn id_order(id: &str) -> (&str, u32) {
-    match id.split_once('-') {
-        Some((stamp, n)) => (stamp, n.parse().unwrap_or(0)),
-        None => (id, 1),
-    }
+/// The valid backups of a scan, as `list --json` prints them.
+pub fn summaries(scan: &Scan) -> Vec<BackupSummary> {
+    scan.valid
+        .iter()
+        .map(|(backup, manifest)| BackupSummary::new(backup, manifest))
+        .collect()
 }
 
-/// One line per invalid backup folder, for stderr.
+/// Valid backups in the repository, newest (by `completed_at`) first.
+pub fn list_backups(repo: &Repository) -> Result<Vec<BackupSummary>> {
+    Ok(summaries(&scan(repo)?))
+}
+
+/// One line per invalid backup, for stderr.
 pub fn render_invalid(invalid: &[InvalidBackup]) -> String {
     invalid
         .iter()
@@ -151,18 +118,19 @@ pub fn render_text(backups: &[BackupSummary]) -> String {
         return "no backups\n".to_string();
     }
     let mut out = format!(
-        "{:<20} {:<20} {:>6} {:>12} {:>10} {}\n",
-        "ID", "COMPLETED (UTC)", "TABLES", "ROWS", "SIZE", "MASKED"
+        "{:<20} {:<20} {:>6} {:>12} {:>10} {:<6} {}\n",
+        "ID", "COMPLETED (UTC)", "TABLES", "ROWS", "SIZE", "MASKED", "ENCRYPTED"
     );
     for b in backups {
         out.push_str(&format!(
-            "{:<20} {:<20} {:>6} {:>12} {:>10} {}\n",
+            "{:<20} {:<20} {:>6} {:>12} {:>10} {:<6} {}\n",
             b.id,
             b.completed_at.format("%Y-%m-%d %H:%M:%S"),
             b.tables,
             b.rows,
             human_bytes(b.bytes),
-            if b.masked { "yes" } else { "no" }
+            if b.masked { "yes" } else { "no" },
+            if b.encrypted { "yes" } else { "no" }
         ));
     }
     out

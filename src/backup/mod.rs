@@ -1,10 +1,12 @@
-//! `palmdb backup create | list | status | prune`: consistent, streaming JSON backups of a
-//! database into the folder format of [`crate::archive`], and their upkeep.
+//! `palmdb backup create | list | status | prune | copy`: consistent, streaming JSON backups
+//! of a database into a repository (a folder or an S3 prefix, [`crate::archive::repository`]),
+//! and their upkeep.
 //!
-//! `create` is the only part that talks to PostgreSQL; `list`, `status` and `prune` read the
-//! backup folder alone, so `palmdb serve` and cron jobs can call them without a database.
+//! `create` is the only part that talks to PostgreSQL; `list`, `status`, `prune` and `copy`
+//! read repositories alone, so `palmdb serve` and cron jobs can call them without a database.
 
 pub mod catalog;
+pub mod copy;
 pub mod create;
 pub mod list;
 pub mod mask;
@@ -14,14 +16,40 @@ pub mod selection;
 pub mod session;
 pub mod status;
 pub mod table_copy;
-pub mod workspace;
 
-use std::path::PathBuf;
+use anyhow::Result;
 
-/// The backup folder when `--dir` is not given: `$BACKUP_DIR`, else `./backups`.
-pub fn default_dir() -> PathBuf {
-    std::env::var_os("BACKUP_DIR")
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("backups"))
+use crate::archive::repository::Repository;
+
+/// The repository a command works on: `--repo`, else `--dir`, else `$PALMDB_REPO`, else
+/// `$BACKUP_DIR`, else `./backups`.
+pub fn repository(repo: Option<&str>, dir: Option<&std::path::Path>) -> Result<Repository> {
+    match (repo, dir) {
+        (Some(url), _) => Repository::open(url),
+        (None, Some(dir)) => Ok(Repository::folder(dir)),
+        (None, None) => Repository::open(&default_spec()),
+    }
+}
+
+/// Several repositories (`status`, `serve`): every `--repo` and `--dir`, else the default.
+pub fn repositories(repos: &[String], dir: Option<&std::path::Path>) -> Result<Vec<Repository>> {
+    let mut all = repos
+        .iter()
+        .map(|url| Repository::open(url))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(dir) = dir {
+        all.push(Repository::folder(dir));
+    }
+    if all.is_empty() {
+        all.push(Repository::open(&default_spec())?);
+    }
+    Ok(all)
+}
+
+/// `$PALMDB_REPO`, else `$BACKUP_DIR`, else `backups`.
+pub fn default_spec() -> String {
+    ["PALMDB_REPO", "BACKUP_DIR"]
+        .iter()
+        .find_map(|name| std::env::var(name).ok().filter(|v| !v.is_empty()))
+        .unwrap_or_else(|| "backups".to_string())
 }

@@ -1,25 +1,23 @@
-//! `palmdb backup prune`: deletes whole expired backups and stale work-in-progress folders.
+//! `palmdb backup prune`: deletes whole expired backups and abandoned unfinished ones, in a
+//! local folder or on an object store alike (through `archive::repository`).
 //!
-//! Rules: a backup is kept if it is among the `keep_last` newest (at least 1: the newest valid
-//! backup is never deleted) or completed less than `keep_days` ago. A `.partial-*` folder is
-//! stale when no process holds its lock and it is more than a minute old. Only real folders
-//! directly inside the backup folder are touched: symlinks are never followed nor deleted,
-//! foreign and invalid folders are left alone. A backup is first renamed to a `.partial-`
-//! name, so a prune cut short never leaves a half-deleted folder that looks valid.
+//! Rules: a backup is kept if it is among the `keep_last` newest valid ones (at least 1: the
+//! newest valid backup is never deleted) or completed less than `keep_days` ago. Backups that
+//! are not valid are left alone (for a person to look at). An unfinished backup is abandoned
+//! when its writer is gone and it has been silent for `--unfinished-grace`: in a folder, a
+//! `.partial-*` folder whose lock is free; on a store, objects without a manifest whose lease
+//! stopped beating (its open multipart uploads are aborted). A backup is first made invisible
+//! (renamed out of the backups' names; its manifest deleted first), so a prune cut short never
+//! leaves a half-deleted backup that looks valid.
 
-use std::fs::{self, File};
-use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::list::valid_backups;
-use crate::archive::naming::{is_partial_name, PARTIAL_PREFIX};
-
-/// A partial folder younger than this is left alone even if unlocked (it may be starting).
-const PARTIAL_GRACE: Duration = Duration::from_secs(60);
+use super::list::scan;
+use crate::archive::repository::Repository;
 
 /// The longest retention `--keep-days` (and the API's `keep_days`) accepts: 100 years. More is
 /// a typo, and a cutoff before year 0 cannot be computed.
@@ -31,6 +29,8 @@ pub struct PruneOptions {
     /// Keep at least this many of the newest backups (1 if less).
     pub keep_last: usize,
     pub dry_run: bool,
+    /// How long an unfinished backup's writer must have been silent before it is deleted.
+    pub unfinished_grace: Duration,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -46,6 +46,13 @@ pub struct PrunedEntry {
     pub kind: PrunedKind,
     pub completed_at: Option<DateTime<Utc>>,
     pub bytes: u64,
+    /// Multipart uploads left open by a killed writer, aborted with it (object stores).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub open_uploads: usize,
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,7 +87,7 @@ impl PruneReport {
     }
 }
 
-pub fn prune(dir: &Path, options: &PruneOptions) -> Result<PruneReport> {
+pub fn prune(repo: &Repository, options: &PruneOptions) -> Result<PruneReport> {
     let cutoff = cutoff(Utc::now(), options.keep_days)?;
     let keep_last = options.keep_last.max(1);
     let mut report = PruneReport {
@@ -88,31 +95,33 @@ pub fn prune(dir: &Path, options: &PruneOptions) -> Result<PruneReport> {
         deleted: Vec::new(),
         kept: Vec::new(),
     };
-    for (i, (path, manifest)) in valid_backups(dir)?.into_iter().enumerate() {
-        let name = file_name(&path);
+    for (i, (backup, manifest)) in scan(repo)?.valid.into_iter().enumerate() {
+        let name = backup.name().to_string();
         if i < keep_last || manifest.completed_at >= cutoff {
             report.kept.push(name);
             continue;
         }
         if !options.dry_run {
-            delete_folder(dir, &path)?;
+            repo.delete(&backup)?;
         }
         report.deleted.push(PrunedEntry {
             name,
             kind: PrunedKind::Backup,
             completed_at: Some(manifest.completed_at),
             bytes: manifest.total_bytes,
+            open_uploads: 0,
         });
     }
-    for path in stale_partials(dir)? {
+    for unfinished in repo.abandoned(options.unfinished_grace)? {
         if !options.dry_run {
-            delete_folder(dir, &path)?;
+            repo.delete_abandoned(&unfinished)?;
         }
         report.deleted.push(PrunedEntry {
-            name: file_name(&path),
+            name: unfinished.name,
             kind: PrunedKind::Partial,
             completed_at: None,
-            bytes: 0,
+            bytes: unfinished.bytes,
+            open_uploads: unfinished.open_uploads,
         });
     }
     Ok(report)
@@ -130,79 +139,6 @@ fn cutoff(now: DateTime<Utc>, keep_days: u32) -> Result<DateTime<Utc>> {
             ))
             .into()
         })
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
-}
-
-/// `.partial-*` folders (real folders, not symlinks) that no process is writing.
-fn stale_partials(dir: &Path) -> Result<Vec<PathBuf>> {
-    let entries = match fs::read_dir(dir) {
-        Ok(entries) => entries,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e).with_context(|| format!("cannot read {}", dir.display())),
-    };
-    let mut stale = Vec::new();
-    for entry in entries {
-        let entry = entry.with_context(|| format!("cannot read {}", dir.display()))?;
-        let Some(name) = entry.file_name().to_str().map(str::to_string) else {
-            continue;
-        };
-        let Ok(meta) = entry.path().symlink_metadata() else {
-            continue;
-        };
-        if !is_partial_name(&name) || !meta.is_dir() {
-            continue;
-        }
-        let age = meta
-            .modified()
-            .ok()
-            .and_then(|m| SystemTime::now().duration_since(m).ok())
-            .unwrap_or_default();
-        if age < PARTIAL_GRACE {
-            continue;
-        }
-        let Ok(folder) = File::open(entry.path()) else {
-            continue;
-        };
-        // A running backup holds the lock; try_lock succeeds only on an abandoned folder.
-        if folder.try_lock().is_ok() {
-            stale.push(entry.path());
-        }
-    }
-    stale.sort();
-    Ok(stale)
-}
-
-/// Deletes a folder that is directly inside `dir`: first renamed out of the backups' name
-/// space, then removed without following any symlink inside it.
-fn delete_folder(dir: &Path, path: &Path) -> Result<()> {
-    let meta = path
-        .symlink_metadata()
-        .with_context(|| format!("cannot read {}", path.display()))?;
-    if !meta.is_dir() || path.parent() != Some(dir) {
-        anyhow::bail!(
-            "refusing to delete {}: not a folder inside {}",
-            path.display(),
-            dir.display()
-        );
-    }
-    let name = file_name(path);
-    let doomed = if is_partial_name(&name) {
-        path.to_path_buf()
-    } else {
-        let doomed = dir.join(format!(
-            "{PARTIAL_PREFIX}prune-{name}-{}",
-            std::process::id()
-        ));
-        fs::rename(path, &doomed).with_context(|| format!("cannot delete {}", path.display()))?;
-        doomed
-    };
-    // std's remove_dir_all never follows symlinks: it deletes the link, not its target.
-    fs::remove_dir_all(&doomed).with_context(|| format!("cannot delete {}", path.display()))
 }
 
 #[cfg(test)]

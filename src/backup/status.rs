@@ -1,19 +1,22 @@
 //! `palmdb backup status`: is there a valid backup younger than `--max-age`? OK (0), WARNING
 //! (1) when the newest is older, CRITICAL (2) when there is none — the seed's 24-hour alert, in
-//! the Nagios convention so cron and monitoring can call it. A folder named like a backup newer
-//! than the newest valid one, whose manifest is invalid (damaged, edited, dated in the future),
-//! is a WARNING naming it: it never counts as the newest backup, and it is never passed over
-//! in silence either.
+//! the Nagios convention so cron and monitoring can call it. A backup newer than the newest
+//! valid one that is itself not valid (damaged, edited, a file missing) is a WARNING naming
+//! it: never counted, never passed over in silence either.
+//!
+//! With several repositories (`--repo A --repo B`: the backups and their off-site copy), each
+//! is judged on its own and the worst verdict wins; one that cannot be read is UNKNOWN for
+//! that repository (with one repository, it is an error: exit 3).
 
-use std::path::Path;
 use std::time::Duration;
 
 use anyhow::Result;
 use chrono::Utc;
 use serde::Serialize;
 
-use super::list::{id_order, scan, BackupSummary, InvalidBackup};
-use crate::error::ExitCode;
+use super::list::{scan, BackupSummary, InvalidBackup};
+use crate::archive::repository::{id_key, Repository};
+use crate::error::{one_line, ExitCode};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -21,20 +24,61 @@ pub enum StatusLevel {
     Ok,
     Warning,
     Critical,
+    /// The repository could not be read (only with several repositories).
+    Unknown,
 }
 
-/// What `status --json` prints.
+impl StatusLevel {
+    /// Which of two verdicts wins: a missing backup over an unreadable repository over an
+    /// old backup over a good one.
+    fn severity(self) -> u8 {
+        match self {
+            StatusLevel::Ok => 0,
+            StatusLevel::Warning => 1,
+            StatusLevel::Unknown => 2,
+            StatusLevel::Critical => 3,
+        }
+    }
+
+    fn word(self) -> &'static str {
+        match self {
+            StatusLevel::Ok => "OK",
+            StatusLevel::Warning => "WARNING",
+            StatusLevel::Critical => "CRITICAL",
+            StatusLevel::Unknown => "UNKNOWN",
+        }
+    }
+}
+
+/// One repository's verdict.
+#[derive(Debug, Clone, Serialize)]
+pub struct RepoStatus {
+    pub repo: String,
+    pub status: StatusLevel,
+    pub message: String,
+    /// Age of the newest valid backup, from its manifest's completed_at.
+    pub age_seconds: Option<i64>,
+    pub backups: usize,
+    pub newest: Option<BackupSummary>,
+    /// Published backups whose manifest or files are not valid, newest first, with reasons.
+    pub invalid: Vec<InvalidBackup>,
+}
+
+/// What `status --json` prints: the verdict, the figures of the repository that decided it,
+/// and every repository's own verdict in `repositories`.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupStatus {
     pub status: StatusLevel,
     pub message: String,
     pub max_age_seconds: u64,
+    /// The repository the figures below are from: the one whose verdict won.
+    pub repo: String,
     /// Age of the newest valid backup, from its manifest's completed_at.
     pub age_seconds: Option<i64>,
     pub backups: usize,
     pub newest: Option<BackupSummary>,
-    /// Folders named like backups whose manifest is invalid, newest first, with the reasons.
     pub invalid: Vec<InvalidBackup>,
+    pub repositories: Vec<RepoStatus>,
 }
 
 impl BackupStatus {
@@ -43,32 +87,72 @@ impl BackupStatus {
             StatusLevel::Ok => ExitCode::Ok,
             StatusLevel::Warning => ExitCode::Warning,
             StatusLevel::Critical => ExitCode::Critical,
+            StatusLevel::Unknown => ExitCode::Unknown,
         }
     }
 
     /// One Nagios-style line: `BACKUP OK: ...`.
     pub fn render_text(&self) -> String {
-        let word = match self.status {
-            StatusLevel::Ok => "OK",
-            StatusLevel::Warning => "WARNING",
-            StatusLevel::Critical => "CRITICAL",
-        };
-        format!("BACKUP {word}: {}\n", self.message)
+        format!("BACKUP {}: {}\n", self.status.word(), self.message)
     }
 }
 
-pub fn check_status(dir: &Path, max_age: Duration) -> Result<BackupStatus> {
-    let scan = scan(dir)?;
-    let backups: Vec<BackupSummary> = scan
-        .valid
+/// Judges each repository; the worst verdict wins. With one repository, an unreadable one is
+/// an error (exit 3); with several, it is that repository's UNKNOWN.
+pub fn check_status(repos: &[Repository], max_age: Duration) -> Result<BackupStatus> {
+    let several = repos.len() > 1;
+    let mut verdicts = Vec::with_capacity(repos.len());
+    for repo in repos {
+        match check_repo(repo, max_age) {
+            Ok(verdict) => verdicts.push(verdict),
+            Err(e) if several => verdicts.push(RepoStatus {
+                repo: repo.url(),
+                status: StatusLevel::Unknown,
+                message: format!("cannot read the repository: {}", one_line(&e)),
+                age_seconds: None,
+                backups: 0,
+                newest: None,
+                invalid: Vec::new(),
+            }),
+            Err(e) => return Err(e),
+        }
+    }
+    let worst = verdicts
         .iter()
-        .map(|(path, manifest)| BackupSummary::new(path.clone(), manifest))
-        .collect();
+        .max_by_key(|v| v.status.severity())
+        .cloned()
+        .ok_or_else(|| anyhow::anyhow!("no repository to check"))?;
+    let message = if several {
+        verdicts
+            .iter()
+            .map(|v| format!("{}: {} {}", v.repo, v.status.word(), v.message))
+            .collect::<Vec<_>>()
+            .join("; ")
+    } else {
+        worst.message.clone()
+    };
+    Ok(BackupStatus {
+        status: worst.status,
+        message,
+        max_age_seconds: max_age.as_secs(),
+        repo: worst.repo,
+        age_seconds: worst.age_seconds,
+        backups: worst.backups,
+        newest: worst.newest,
+        invalid: worst.invalid,
+        repositories: verdicts,
+    })
+}
+
+/// One repository's verdict.
+pub fn check_repo(repo: &Repository, max_age: Duration) -> Result<RepoStatus> {
+    let scan = scan(repo)?;
+    let backups: Vec<BackupSummary> = super::list::summaries(&scan);
     let max_age_text = humantime::format_duration(max_age).to_string();
     let count = backups.len();
     let invalid = scan.invalid;
     let Some(newest) = backups.into_iter().next() else {
-        let mut message = format!("no valid backup in {}", dir.display());
+        let mut message = format!("no valid backup in {}", repo.url());
         if let Some(bad) = invalid.first() {
             message.push_str(&format!(
                 "; {} is invalid: {}",
@@ -76,10 +160,10 @@ pub fn check_status(dir: &Path, max_age: Duration) -> Result<BackupStatus> {
                 bad.problems.join("; ")
             ));
         }
-        return Ok(BackupStatus {
+        return Ok(RepoStatus {
+            repo: repo.url(),
             status: StatusLevel::Critical,
             message,
-            max_age_seconds: max_age.as_secs(),
             age_seconds: None,
             backups: 0,
             newest: None,
@@ -109,7 +193,7 @@ pub fn check_status(dir: &Path, max_age: Duration) -> Result<BackupStatus> {
     };
     if let Some(bad) = invalid
         .iter()
-        .find(|bad| id_order(&bad.id) > id_order(&newest.id))
+        .find(|bad| id_key(&bad.id) > id_key(&newest.id))
     {
         status = StatusLevel::Warning;
         message = format!(
@@ -118,10 +202,10 @@ pub fn check_status(dir: &Path, max_age: Duration) -> Result<BackupStatus> {
             bad.problems.join("; ")
         );
     }
-    Ok(BackupStatus {
+    Ok(RepoStatus {
+        repo: repo.url(),
         status,
         message,
-        max_age_seconds: max_age.as_secs(),
         age_seconds: Some(age),
         backups: count,
         newest: Some(newest),

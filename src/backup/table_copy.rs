@@ -6,8 +6,6 @@
 //! channel holds at most a few batches, so memory stays constant whatever the table's size,
 //! and the server's COPY, the protocol reading and the compression run on separate cores.
 
-use std::path::Path;
-
 use anyhow::{Context, Result};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
@@ -18,7 +16,9 @@ use tokio_postgres::Client;
 use super::catalog::Table;
 use super::mask::{self, MaskRules};
 use super::progress::human_bytes;
+use crate::archive::encryption::Recipients;
 use crate::archive::manifest::{MaskedColumn, TableEntry};
+use crate::archive::repository::NewBackup;
 use crate::archive::row_codec::{CodecError, RowEncoder};
 use crate::archive::{Compression, TableWriter};
 use crate::error::Failure;
@@ -74,18 +74,30 @@ pub fn plan(table: &Table, rules: Option<&MaskRules>) -> Result<CopyPlan> {
     })
 }
 
-/// Copies `table` into `folder/file`, returning its manifest entry.
+/// Where table files go, and how they are written.
+pub struct Destination<'a> {
+    pub backup: &'a NewBackup,
+    pub compression: Compression,
+    /// Encrypt to these recipients (`--encrypt-to`).
+    pub recipients: Option<&'a Recipients>,
+}
+
+/// Copies `table` into the file `file` of the backup, returning its manifest entry.
 pub async fn copy_table(
     client: &Client,
     table: &Table,
     plan: &CopyPlan,
-    folder: &Path,
+    destination: &Destination<'_>,
     file: String,
-    compression: Compression,
     bar: ProgressBar,
 ) -> Result<TableEntry> {
-    let path = folder.join(&file);
-    let writer = TableWriter::create(&path, compression)?;
+    let sink = destination.backup.create_file(&file)?;
+    let writer = TableWriter::new(
+        sink,
+        format!("{}/{file}", destination.backup.describe()),
+        destination.compression,
+        destination.recipients,
+    )?;
     let encoder = RowEncoder::new(table.row_columns().map(|c| (c.entry.name.as_str(), c.kind)));
     let (sender, receiver) = mpsc::channel::<Bytes>(BATCHES_IN_FLIGHT);
     let write_bar = bar.clone();
@@ -95,7 +107,7 @@ pub async fn copy_table(
     });
 
     let reading = read_copy(client, &plan.sql, sender).await;
-    // Always wait for the writer, so no thread touches the folder after this returns.
+    // Always wait for the writer, so no thread touches the backup after this returns.
     let written = writing.await.context("the backup writer thread failed")?;
     reading.map_err(|e| read_failure(table, e))?;
     let (rows, digest) = written?;
@@ -163,9 +175,12 @@ async fn read_copy(client: &Client, sql: &str, sender: mpsc::Sender<Bytes>) -> R
             batch.reserve(BATCH_BYTES + 64 * 1024);
         }
     }
-    if !batch.is_empty() {
-        let _ = sender.send(batch.freeze()).await;
+    if !batch.is_empty() && sender.send(batch.freeze()).await.is_err() {
+        return Ok(());
     }
+    // The end: an empty batch. Without it the writer gives the file up, so a copy that was
+    // cancelled half way (another table failed) never completes a file.
+    let _ = sender.send(Bytes::new()).await;
     Ok(())
 }
 
@@ -184,7 +199,12 @@ fn write_rows(
     // and batches hold whole messages, so this stays empty in practice).
     let mut carry: Vec<u8> = Vec::new();
     let mut out: Vec<u8> = Vec::with_capacity(OUTPUT_BYTES + 64 * 1024);
+    let mut ended = false;
     while let Some(batch) = receiver.blocking_recv() {
+        if batch.is_empty() {
+            ended = true;
+            break;
+        }
         input_bytes += batch.len() as u64;
         let mut rest: &[u8] = &batch;
         if !carry.is_empty() {
@@ -219,6 +239,9 @@ fn write_rows(
         carry.extend_from_slice(rest);
         bar.set_position(rows);
         bar.set_message(human_bytes(input_bytes));
+    }
+    if !ended {
+        anyhow::bail!("table {table}: the copy was cancelled before its end");
     }
     if !carry.is_empty() {
         anyhow::bail!("table {table}: the COPY data ended in the middle of a row");

@@ -277,10 +277,7 @@ pub async fn refuse_rows(
 /// A COPY error with PostgreSQL's words and where in the file it happened (COPY's line
 /// number is the file's: one row per line).
 fn copy_failure(table: &TableToLoad, err: anyhow::Error) -> anyhow::Error {
-    let file = table
-        .file
-        .file_name()
-        .map_or_else(String::new, |f| f.to_string_lossy().into_owned());
+    let file = &table.file;
     let location = err
         .chain()
         .find_map(|e| e.downcast_ref::<tokio_postgres::Error>())

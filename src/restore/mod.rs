@@ -1,7 +1,8 @@
 //! `palmdb restore`: load a backup into a database, losslessly and all or nothing.
 //!
-//! locate the backup → read its manifest → select tables → refuse a masked backup → check
-//! every file's SHA-256 → look at the target: none of the backup's tables (create them from
+//! locate the backup in its repository (a folder or an S3 prefix) → read its manifest (the
+//! one strict check) → select tables → refuse a masked backup, or an encrypted one without
+//! its key → check every file's SHA-256 → look at the target: none of the backup's tables (create them from
 //! the stored schema) or all of them (check schema version, columns, sequences) → order by
 //! foreign keys → one transaction: [schema before the rows], lock, refuse rows (or
 //! `--clean`), triggers off, COPY each table streamed from its file, [schema after the rows],
@@ -11,7 +12,6 @@ pub mod copy_in;
 pub mod derived;
 pub mod legacy;
 pub mod load;
-pub mod locate;
 pub mod order;
 pub mod plan;
 pub mod progress;
@@ -21,13 +21,17 @@ pub mod sequences;
 pub mod target;
 pub mod triggers;
 
-use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{anyhow, Result};
 
+use crate::archive::backup_files::BackupFiles;
+use crate::archive::encryption::Identities;
+use crate::archive::integrity;
+use crate::archive::repository::{Backup, Repository};
 use crate::archive::row_codec::RowDecoder;
-use crate::archive::{LineReader, Manifest};
+use crate::archive::Manifest;
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
 use crate::migrate::history::HISTORY_TABLE;
@@ -44,7 +48,9 @@ use target::MissingTables;
 pub struct RestoreOptions {
     /// `ID`, `latest` or a path to a backup folder.
     pub backup: String,
-    pub dir: PathBuf,
+    pub repo: Repository,
+    /// The age key of an encrypted backup (`--identity`).
+    pub identities: Option<Arc<Identities>>,
     /// `--table`: restore only these (`name` or `schema.name`); all when empty.
     pub tables: Vec<String>,
     pub clean: bool,
@@ -70,8 +76,14 @@ pub async fn restore(
     settings: &ConnectSettings,
     options: &RestoreOptions,
 ) -> Result<RestoreReport> {
-    let folder = locate::backup_folder(&options.backup, &options.dir)?;
-    let manifest = read_manifest(&folder)?;
+    let repo = options.repo.clone();
+    let what = options.backup.clone();
+    let (backup, manifest) = tokio::task::spawn_blocking(move || {
+        let backup = repo.locate(&what)?;
+        let manifest = read_manifest(&backup)?;
+        Ok::<_, anyhow::Error>((backup, manifest))
+    })
+    .await??;
     if manifest.masked && !options.allow_masked {
         return Err(Failure::usage(format!(
             "backup {} is masked: its sensitive columns were transformed, it is not the real data",
@@ -80,22 +92,29 @@ pub async fn restore(
         .with_hint("pass --allow-masked to restore it anyway (into a test or staging database)")
         .into());
     }
-    restore_folder(settings, &folder, &manifest, options, MissingTables::Refuse).await
+    let files = BackupFiles::readable(backup, &manifest, options.identities.clone())?;
+    restore_backup(settings, &files, &manifest, options, MissingTables::Refuse).await
 }
 
 /// Restores an already located and read backup; `missing` says what to do with tables the
 /// target lacks when the backup cannot create them (no stored schema): the restore test
 /// reports them instead of refusing.
-pub async fn restore_folder(
+pub async fn restore_backup(
     settings: &ConnectSettings,
-    folder: &Path,
+    files: &BackupFiles,
     manifest: &Manifest,
     options: &RestoreOptions,
     missing: MissingTables,
 ) -> Result<RestoreReport> {
     let started = Instant::now();
-    let mut tables = plan::select(manifest, folder, &options.tables)?;
-    refuse_damaged_files(folder, manifest, &tables)?;
+    let mut tables = plan::select(manifest, &options.tables)?;
+    {
+        let files = files.clone();
+        let manifest = manifest.clone();
+        let tables = tables.clone();
+        tokio::task::spawn_blocking(move || refuse_damaged_files(&files, &manifest, &tables))
+            .await??;
+    }
 
     let mut client = settings
         .with_application_name("palmdb restore")
@@ -109,7 +128,7 @@ pub async fn restore_folder(
     let mut kept = Vec::new();
     let stored = if create_schema {
         let entry = manifest.schema.as_ref().expect("checked above");
-        Some(schema::render(folder, entry, &options.schema).await?)
+        Some(schema::render(files, entry, &options.schema).await?)
     } else {
         let target_version = target::schema_version(&client).await?;
         target::check_schema_version(&database, target_version, manifest.schema_version)?;
@@ -176,7 +195,6 @@ pub async fn restore_folder(
     }
 
     let progress = Progress::new(options.progress);
-    let codec = manifest.compression;
     let hashes: Vec<(String, String)> = manifest
         .tables
         .iter()
@@ -196,7 +214,7 @@ pub async fn restore_folder(
                 .find(|(name, _)| *name == table.display_name())
                 .map(|(_, sha)| sha.clone())
                 .unwrap_or_default();
-            file_rows(table, codec, expected)
+            file_rows(files, table, expected)
         },
         &LoadOptions {
             clean: options.clean,
@@ -322,12 +340,13 @@ async fn sequences_to_set(
     Ok(wanted)
 }
 
-/// Reads the manifest, refusing one that is missing, garbage or of an unknown format.
-pub fn read_manifest(folder: &Path) -> Result<Manifest> {
-    crate::verify::manifest_check::check(folder).map_err(|problems| {
+/// Reads the manifest through the one strict check, refusing one that is missing, garbage or
+/// of an unknown format.
+pub fn read_manifest(backup: &Backup) -> Result<Manifest> {
+    backup.manifest().map_err(|problems| {
         Failure::usage(format!(
             "{} is not a usable backup: {}",
-            folder.display(),
+            backup.describe(),
             problems.join("; ")
         ))
         .with_hint("`palmdb backup list` shows the valid backups")
@@ -336,7 +355,11 @@ pub fn read_manifest(folder: &Path) -> Result<Manifest> {
 }
 
 /// Every selected file's SHA-256 is checked before the database is touched.
-fn refuse_damaged_files(folder: &Path, manifest: &Manifest, tables: &[TableToLoad]) -> Result<()> {
+fn refuse_damaged_files(
+    files: &BackupFiles,
+    manifest: &Manifest,
+    tables: &[TableToLoad],
+) -> Result<()> {
     let entries: Vec<_> = manifest
         .tables
         .iter()
@@ -346,9 +369,9 @@ fn refuse_damaged_files(folder: &Path, manifest: &Manifest, tables: &[TableToLoa
                 .any(|t| t.schema == e.schema && t.name == e.name)
         })
         .collect();
-    let mut problems = crate::verify::files::check_hashes(folder, &entries);
+    let mut problems = integrity::check_hashes(files, &entries);
     if let Some(schema) = &manifest.schema {
-        problems.extend(crate::verify::files::check_schema_hash(folder, schema));
+        problems.extend(integrity::check_schema_hash(files, schema));
     }
     if problems.is_empty() {
         return Ok(());
@@ -367,15 +390,13 @@ fn refuse_damaged_files(folder: &Path, manifest: &Manifest, tables: &[TableToLoa
 
 /// The rows of one table file, decoded JSON line → COPY text row. The file is hashed again
 /// as it is read: a file changed since the check aborts the restore.
-fn file_rows(
-    table: &TableToLoad,
-    codec: crate::archive::compression::Codec,
-    sha256: String,
-) -> Producer {
-    let path = table.file.clone();
+fn file_rows(files: &BackupFiles, table: &TableToLoad, sha256: String) -> Producer {
+    let files = files.clone();
+    let file = table.file.clone();
+    let label = files.label(&file);
     let decoder = RowDecoder::new(table.column_names());
     Box::new(move |writer| {
-        let mut reader = LineReader::open(&path, codec)?;
+        let mut reader = files.lines(&file)?;
         loop {
             // A line of any length streams through the decoder in pieces: the COPY data goes
             // out in chunks, even in the middle of a row.
@@ -394,21 +415,12 @@ fn file_rows(
             match read {
                 Ok(true) => writer.row_done()?,
                 Ok(false) => break,
-                Err(e) => {
-                    return Err(anyhow!(
-                        "{}: line {}: {e:#}",
-                        path.display(),
-                        reader.lines_read()
-                    ))
-                }
+                Err(e) => return Err(anyhow!("{label}: line {}: {e:#}", reader.lines_read())),
             }
         }
         let digest = reader.finish()?;
         if digest.sha256 != sha256 {
-            return Err(anyhow!(
-                "{} changed while it was being restored",
-                path.display()
-            ));
+            return Err(anyhow!("{label} changed while it was being restored"));
         }
         Ok(())
     })

@@ -1,8 +1,6 @@
 //! What a restore loads: the backup's tables, narrowed by `--table`, each with the columns its
 //! rows hold and the `COPY` statement that loads them.
 
-use std::path::{Path, PathBuf};
-
 use anyhow::Result;
 
 use crate::archive::{Manifest, TableEntry};
@@ -28,11 +26,12 @@ pub struct TableToLoad {
     pub generated: Vec<String>,
     /// Rows the backup holds for it (the manifest's count).
     pub rows: u64,
-    pub file: PathBuf,
+    /// Its file in the backup.
+    pub file: String,
 }
 
 impl TableToLoad {
-    pub fn from_entry(folder: &Path, entry: &TableEntry) -> TableToLoad {
+    pub fn from_entry(entry: &TableEntry) -> TableToLoad {
         TableToLoad {
             schema: entry.schema.clone(),
             name: entry.name.clone(),
@@ -50,7 +49,7 @@ impl TableToLoad {
                 .map(|c| c.name.clone())
                 .collect(),
             rows: entry.rows,
-            file: folder.join(&entry.file),
+            file: entry.file.clone(),
         }
     }
 
@@ -95,7 +94,7 @@ fn names_table(wanted: &str, entry: &TableEntry) -> bool {
 
 /// The manifest's tables, narrowed to `wanted` when it is not empty. A `--table` that names
 /// no table of the backup is an error, not a silent no-op.
-pub fn select(manifest: &Manifest, folder: &Path, wanted: &[String]) -> Result<Vec<TableToLoad>> {
+pub fn select(manifest: &Manifest, wanted: &[String]) -> Result<Vec<TableToLoad>> {
     for w in wanted {
         if !manifest.tables.iter().any(|t| names_table(w, t)) {
             let known: Vec<String> = manifest.tables.iter().map(|t| t.qualified_name()).collect();
@@ -110,7 +109,7 @@ pub fn select(manifest: &Manifest, folder: &Path, wanted: &[String]) -> Result<V
         .tables
         .iter()
         .filter(|t| wanted.is_empty() || wanted.iter().any(|w| names_table(w, t)))
-        .map(|t| TableToLoad::from_entry(folder, t))
+        .map(TableToLoad::from_entry)
         .collect())
 }
 
@@ -141,7 +140,7 @@ mod tests {
             ],
             generated: vec![],
             rows: 0,
-            file: PathBuf::from("f"),
+            file: "f".into(),
         };
         assert_eq!(
             table.copy_sql(false),

@@ -10,12 +10,13 @@
 //! `\restrict` lines are dropped, and anything else that is not plain SQL is refused.
 
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use anyhow::{anyhow, bail, Context, Result};
 use tokio_postgres::Transaction;
 
+use crate::archive::backup_files::BackupFiles;
 use crate::archive::schema::{self, SchemaEntry};
 use crate::error::{describe_pg_error, Failure};
 use crate::migrate::statements::{split, without_leading_comments};
@@ -53,7 +54,7 @@ pub struct StoredSchema {
 /// Runs pg_restore on the stored schema (checking its SHA-256 as it is read) and splits the
 /// SQL it writes into statements.
 pub async fn render(
-    folder: &Path,
+    files: &BackupFiles,
     entry: &SchemaEntry,
     options: &SchemaOptions,
 ) -> Result<StoredSchema> {
@@ -71,12 +72,12 @@ pub async fn render(
     let mut settings = Vec::new();
     let mut parts = Vec::new();
     for section in ["pre-data", "post-data"] {
-        let folder = folder.to_path_buf();
+        let files = files.clone();
         let entry = entry.clone();
         let found = found.clone();
         let options = options.clone();
         let script = tokio::task::spawn_blocking(move || {
-            pg_restore_script(&found, &folder, &entry, &options, section)
+            pg_restore_script(&found, &files, &entry, &options, section)
         })
         .await
         .context("the pg_restore thread failed")??;
@@ -94,7 +95,7 @@ pub async fn render(
 /// `pg_restore --section=SECTION --file=-` with the stored schema on its standard input.
 fn pg_restore_script(
     found: &Found,
-    folder: &Path,
+    files: &BackupFiles,
     entry: &SchemaEntry,
     options: &SchemaOptions,
     section: &str,
@@ -118,11 +119,11 @@ fn pg_restore_script(
     let mut stdin = child.stdin.take().expect("stdin is piped");
     let mut stdout = child.stdout.take().expect("stdout is piped");
     let mut stderr = child.stderr.take().expect("stderr is piped");
-    let folder = folder.to_path_buf();
+    let files = files.clone();
     let entry = entry.clone();
     // Feeding and reading at once: either side could fill a pipe and wait for the other.
     let feeding = std::thread::spawn(move || -> Result<()> {
-        let fed = schema::read_into(&folder, &entry, &mut stdin);
+        let fed = schema::read_into(&files, &entry, &mut stdin);
         drop(stdin);
         fed
     });

@@ -1,5 +1,8 @@
-//! `GET /backups`, `GET /backups/status` and `DELETE /backups/expired`: the backup folder,
-//! through the same library calls as `palmdb backup list | status | prune --json`.
+//! `GET /backups`, `GET /backups/status` and `DELETE /backups/expired`: every configured
+//! backup repository (a folder or an S3 prefix), through the same library calls as
+//! `palmdb backup list | status | prune --json`. `/backups` lists the valid backups of every
+//! repository (each names its `repo`); `/backups/status` judges each repository and the worst
+//! wins; the prune works on the first repository, or the one `repo=URL` names.
 //!
 //! Reading the folder is blocking file-system work, so it runs on the blocking pool, and its
 //! results are cached like the health report (a scrape every second reads manifests once).
@@ -20,6 +23,7 @@ use serde::Deserialize;
 
 use super::json::{error_body, json_body, json_error, json_response};
 use super::state::AppState;
+use crate::archive::repository::Repository;
 use crate::backup::list::{list_backups, BackupSummary};
 use crate::backup::prune::{prune, PruneOptions, MAX_KEEP_DAYS};
 use crate::backup::status::{check_status, BackupStatus};
@@ -70,6 +74,9 @@ pub struct PruneQuery {
     keep_last: usize,
     #[serde(default)]
     dry_run: bool,
+    /// Which configured repository to prune (its URL); the first when absent.
+    #[serde(default)]
+    repo: Option<String>,
 }
 
 fn default_keep_last() -> usize {
@@ -97,10 +104,21 @@ pub async fn delete_expired(
         keep_days: query.keep_days,
         keep_last: query.keep_last,
         dry_run: query.dry_run,
+        unfinished_grace: crate::archive::repository::DEFAULT_UNFINISHED_GRACE,
+    };
+    let chosen: Option<Repository> = match &query.repo {
+        None => state.repos.first().cloned(),
+        Some(url) => state.repos.iter().find(|r| r.url() == *url).cloned(),
+    };
+    let Some(repo) = chosen else {
+        return json_error(
+            StatusCode::BAD_REQUEST,
+            "bad_query",
+            "repo must be the URL of a repository this server reports on",
+        );
     };
     let _one_at_a_time = state.prune_lock.lock().await;
-    let dir = state.backup_dir.clone();
-    let outcome = tokio::task::spawn_blocking(move || prune(&dir, &options)).await;
+    let outcome = tokio::task::spawn_blocking(move || prune(&repo, &options)).await;
     state.backups.invalidate().await;
     match outcome {
         Ok(Ok(report)) => json_response(StatusCode::OK, json_body(&report)),
@@ -134,11 +152,23 @@ pub async fn current(state: &AppState) -> Arc<BackupsSnapshot> {
 }
 
 async fn read(state: &AppState) -> BackupsSnapshot {
-    let dir = state.backup_dir.clone();
+    let repos = state.repos.clone();
     let max_age = state.max_age;
     let outcome = tokio::task::spawn_blocking(move || {
-        let list = list_backups(&dir).map_err(|e| one_line(&e));
-        let status = check_status(&dir, max_age).map_err(|e| one_line(&e));
+        let mut list: Result<Vec<BackupSummary>, String> = Ok(Vec::new());
+        for repo in &repos {
+            match (&mut list, list_backups(repo)) {
+                (Ok(all), Ok(some)) => all.extend(some),
+                (Ok(_), Err(e)) if repos.len() == 1 => list = Err(one_line(&e)),
+                // One unreadable repository among several: its status says so.
+                (Ok(_), Err(e)) => tracing::warn!("backups in {}: {}", repo.url(), one_line(&e)),
+                (Err(_), _) => {}
+            }
+        }
+        if let Ok(all) = &mut list {
+            all.sort_by_key(|b| std::cmp::Reverse(b.completed_at));
+        }
+        let status = check_status(&repos, max_age).map_err(|e| one_line(&e));
         (list, status)
     })
     .await;

@@ -82,13 +82,16 @@ fn backup_figures(text: &mut String, snapshot: &BackupsSnapshot) {
         "Backup status as `palmdb backup status` exits: 0 ok, 1 too old, 2 none, 3 unreadable.",
         f64::from(status_code),
     );
+    if let Ok(status) = &snapshot.status {
+        repository_figures(text, status);
+    }
     let Ok(list) = &snapshot.list else {
         return;
     };
     gauge(
         text,
         "palmdb_backups",
-        "Valid backups in the backup folder.",
+        "Valid backups in the backup repositories.",
         list.len() as f64,
     );
     // The list is newest first.
@@ -120,6 +123,52 @@ fn backup_figures(text: &mut String, snapshot: &BackupsSnapshot) {
         "Rows in the newest valid backup.",
         newest.rows as f64,
     );
+}
+
+/// One series per repository: the newest valid backup's age, and the repository's verdict.
+fn repository_figures(text: &mut String, status: &crate::backup::status::BackupStatus) {
+    use crate::backup::status::StatusLevel;
+    let _ = writeln!(
+        text,
+        "# HELP palmdb_backup_age_seconds Age of the newest valid backup in each repository \
+         (from its manifest's completed_at)."
+    );
+    let _ = writeln!(text, "# TYPE palmdb_backup_age_seconds gauge");
+    for repo in &status.repositories {
+        if let Some(age) = repo.age_seconds {
+            let _ = writeln!(
+                text,
+                "palmdb_backup_age_seconds{{repo=\"{}\"}} {age}",
+                label_value(&repo.repo)
+            );
+        }
+    }
+    let _ = writeln!(
+        text,
+        "# HELP palmdb_backup_repository_status Each repository's verdict as `palmdb backup \
+         status` exits: 0 ok, 1 too old, 2 none, 3 unreadable."
+    );
+    let _ = writeln!(text, "# TYPE palmdb_backup_repository_status gauge");
+    for repo in &status.repositories {
+        let code = match repo.status {
+            StatusLevel::Ok => 0,
+            StatusLevel::Warning => 1,
+            StatusLevel::Critical => 2,
+            StatusLevel::Unknown => 3,
+        };
+        let _ = writeln!(
+            text,
+            "palmdb_backup_repository_status{{repo=\"{}\"}} {code}",
+            label_value(&repo.repo)
+        );
+    }
+}
+
+/// A Prometheus label value: backslash, double quote and newline escaped.
+fn label_value(text: &str) -> String {
+    text.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }
 
 fn pool_figures(text: &mut String, state: &AppState) {

@@ -1,6 +1,5 @@
 //! What every request handler shares: the tokens, the pool, the caches and the settings.
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -20,7 +19,9 @@ pub struct AppState {
     pub pool: DbPool,
     pub health: Cached<HealthSnapshot>,
     pub backups: Cached<BackupsSnapshot>,
-    pub backup_dir: PathBuf,
+    /// The backup repositories it reports on (`--repo`, several allowed; the first is the
+    /// one `DELETE /backups/expired` prunes unless told otherwise).
+    pub repos: Vec<crate::archive::repository::Repository>,
     pub max_age: Duration,
     /// One prune at a time: two concurrent DELETEs would race over the same folders.
     pub prune_lock: Mutex<()>,

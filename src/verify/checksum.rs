@@ -12,8 +12,9 @@ use anyhow::{anyhow, Context, Result};
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use crate::archive::compression::Codec;
-use crate::archive::{LineReader, TableEntry};
+use crate::archive::backup_files::BackupFiles;
+use crate::archive::TableEntry;
+
 use crate::restore::copy_in::{self, RowCounter};
 use crate::sql_quote::{quote_ident, quote_literal};
 
@@ -70,15 +71,15 @@ pub async fn restored(client: &Client, entry: &TableEntry) -> Result<Content> {
 /// The backup file's content, decoded in SQL.
 pub async fn backup(
     client: &mut Client,
-    folder: &std::path::Path,
-    codec: Codec,
+    files: &BackupFiles,
     entry: &TableEntry,
 ) -> Result<Content> {
     let transaction = client.transaction().await?;
     transaction
         .batch_execute("CREATE TEMPORARY TABLE palmdb_backup_lines (line text) ON COMMIT DROP")
         .await?;
-    let path = folder.join(&entry.file);
+    let files = files.clone();
+    let file = entry.file.clone();
     // CSV with control characters as quote and delimiter: the lines go in untouched (JSON
     // escapes every control character, so neither can occur in a line).
     copy_in::load(
@@ -87,7 +88,7 @@ pub async fn backup(
         &RowCounter::default(),
         &mut |_| {},
         move |writer: &mut copy_in::RowWriter| {
-            let mut reader = LineReader::open(&path, codec)?;
+            let mut reader = files.lines(&file)?;
             // Streamed: a line of any length goes to the server in chunks.
             while let Some(length) = reader.stream_line(|piece| {
                 writer.buffer().extend_from_slice(piece);

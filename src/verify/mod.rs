@@ -1,47 +1,64 @@
 //! `palmdb backup verify`: is this backup whole, and can it be restored?
 //!
-//! check the manifest (JSON, format version, required fields) → re-read every table file:
-//! SHA-256 and size, every line decompressed and parsed as a row with the table's columns,
-//! row counts → with `--restore-test`, restore it into a scratch database and compare what
-//! arrived with what the files hold, in SQL.
+//! locate it in its repository → the manifest's one strict check → re-read every file:
+//! SHA-256 and size of the stored bytes, and (when the rows can be read: not encrypted, or
+//! `--identity` given) every line decrypted, decompressed and parsed as a row with the table's
+//! columns, row counts → with `--restore-test`, restore it into a scratch database and compare
+//! what arrived with what the files hold, in SQL.
+//!
+//! The checks themselves are the format's (`archive::repository`, `archive::integrity`), the
+//! same that `restore` runs: verify only reports them.
 
 pub mod checksum;
-pub mod files;
-pub mod manifest_check;
 pub mod report;
 pub mod restore_test;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Result;
 
+use crate::archive::backup_files::BackupFiles;
+use crate::archive::encryption::Identities;
+use crate::archive::integrity;
+use crate::archive::repository::{Backup, Repository};
+use crate::archive::Manifest;
 use crate::connect::ConnectSettings;
-use crate::restore::locate;
 use report::VerifyReport;
 
 #[derive(Debug, Clone)]
 pub struct VerifyOptions {
     /// `ID`, `latest` or a path to a backup folder.
     pub backup: String,
-    pub dir: PathBuf,
+    pub repo: Repository,
     pub restore_test: bool,
     /// Progress bars on a terminal (restore test only).
     pub progress: bool,
     /// `--pg-restore PATH` for the restore test.
     pub pg_restore: Option<PathBuf>,
+    /// The age key of an encrypted backup (`--identity`): without it only the stored bytes
+    /// are checked, and the restore test cannot run.
+    pub identities: Option<Arc<Identities>>,
 }
 
 /// Runs `palmdb backup verify`. Problems with the backup are in the report (FAILED, exit 2);
 /// an `Err` means the verification itself could not run (exit 3).
 pub async fn verify(settings: &ConnectSettings, options: &VerifyOptions) -> Result<VerifyReport> {
-    let folder = locate::backup_folder(&options.backup, &options.dir)?;
-    let checked_folder = folder.clone();
-    let mut report = tokio::task::spawn_blocking(move || check_folder(&checked_folder)).await?;
-    if options.restore_test && report.ok() {
-        if let Ok(manifest) = manifest_check::check(&folder) {
+    let repo = options.repo.clone();
+    let what = options.backup.clone();
+    let identities = options.identities.clone();
+    let restore_test = options.restore_test;
+    let (mut report, readable) = tokio::task::spawn_blocking(move || {
+        let backup = repo.locate(&what)?;
+        let checked = check_backup(&backup, identities)?;
+        Ok::<_, anyhow::Error>(checked)
+    })
+    .await??;
+    if restore_test && report.ok() {
+        if let Some((files, manifest)) = readable {
             let test = restore_test::run(
                 settings,
-                &folder,
+                &files,
                 &manifest,
                 options.progress,
                 options.pg_restore.clone(),
@@ -53,32 +70,41 @@ pub async fn verify(settings: &ConnectSettings, options: &VerifyOptions) -> Resu
     Ok(report)
 }
 
-/// Every check that needs no database: the manifest and each table file.
-pub fn check_folder(folder: &std::path::Path) -> VerifyReport {
-    let name = folder.file_name().map_or_else(
-        || folder.display().to_string(),
-        |n| n.to_string_lossy().into_owned(),
-    );
-    let mut report = VerifyReport::new(name, folder.display().to_string());
-    match manifest_check::check(folder) {
-        Err(problems) => report.manifest_problems = problems,
-        Ok(manifest) => {
-            report.manifest_sealed = crate::archive::manifest::is_sealed(folder);
-            report.backup = manifest.id.clone();
-            report.masked = manifest.masked;
-            report.schema_version = manifest.schema_version;
-            for entry in &manifest.tables {
-                report
-                    .files
-                    .push(files::check_file(folder, manifest.compression, entry));
-            }
-            report.schema = manifest
-                .schema
-                .as_ref()
-                .map(|entry| files::check_schema(folder, entry));
-            report.rows = manifest.total_rows;
-            report.bytes = manifest.total_bytes;
+/// Every check that needs no database: the manifest and each file. Returns the report and,
+/// when the manifest is valid, the backup's files for a restore test. An encrypted backup
+/// with an identity that is not among its recipients is an error (the check cannot run).
+pub fn check_backup(
+    backup: &Backup,
+    identities: Option<Arc<Identities>>,
+) -> Result<(VerifyReport, Option<(BackupFiles, Manifest)>)> {
+    let mut report = VerifyReport::new(backup.name().to_string(), backup.describe());
+    let manifest = match backup.manifest() {
+        Err(problems) => {
+            report.manifest_problems = problems;
+            return Ok((report, None));
         }
+        Ok(manifest) => manifest,
+    };
+    let files = match (&manifest.encryption, identities) {
+        (Some(_), None) => BackupFiles::new(backup.clone(), &manifest, None),
+        (_, identities) => BackupFiles::readable(backup.clone(), &manifest, identities)?,
+    };
+    report.manifest_sealed = backup
+        .manifest_bytes()
+        .is_ok_and(|text| crate::archive::manifest::is_sealed_text(&text));
+    report.backup = manifest.id.clone();
+    report.masked = manifest.masked;
+    report.schema_version = manifest.schema_version;
+    report.encrypted = manifest.encryption.is_some();
+    report.lines_checked = files.can_read_rows();
+    for entry in &manifest.tables {
+        report.files.push(integrity::check_file(&files, entry));
     }
-    report
+    report.schema = manifest
+        .schema
+        .as_ref()
+        .map(|entry| integrity::check_schema(&files, entry));
+    report.rows = manifest.total_rows;
+    report.bytes = manifest.total_bytes;
+    Ok((report, Some((files, manifest))))
 }

@@ -2,8 +2,8 @@
 
 use serde::Serialize;
 
-use super::files::FileCheck;
 use super::restore_test::RestoreTestReport;
+use crate::archive::integrity::FileCheck;
 use crate::error::ExitCode;
 
 #[derive(Debug, Clone, Serialize)]
@@ -13,6 +13,11 @@ pub struct VerifyReport {
     pub backup: String,
     pub path: String,
     pub masked: bool,
+    /// The files are encrypted (age).
+    pub encrypted: bool,
+    /// Every line was read and parsed; false for an encrypted backup checked without its key
+    /// (only the stored bytes' sizes and SHA-256 were checked).
+    pub lines_checked: bool,
     pub schema_version: Option<i64>,
     pub rows: u64,
     pub bytes: u64,
@@ -35,6 +40,8 @@ impl VerifyReport {
             backup,
             path,
             masked: false,
+            encrypted: false,
+            lines_checked: false,
             schema_version: None,
             rows: 0,
             bytes: 0,
@@ -70,14 +77,19 @@ impl VerifyReport {
     pub fn render_text(&self) -> String {
         let mut out = String::new();
         if self.status == "ok" {
+            let checked = if self.lines_checked {
+                "every file matches its SHA-256, every line is a valid row, row counts match"
+            } else {
+                "every file matches its SHA-256 (encrypted: pass --identity to check every line)"
+            };
             out.push_str(&format!(
-                "OK: backup {} ({} tables, {} rows, {} bytes{}{}): every file matches its SHA-256, \
-                 every line is a valid row, row counts match\n",
+                "OK: backup {} ({} tables, {} rows, {} bytes{}{}{}): {checked}\n",
                 self.backup,
                 self.files.len(),
                 self.rows,
                 self.bytes,
                 if self.masked { ", masked" } else { "" },
+                if self.encrypted { ", encrypted" } else { "" },
                 if self.schema.is_some() {
                     ", schema stored"
                 } else {

@@ -8,19 +8,19 @@
 //! 1, `--no-schema`) is restored into a database migrated with palmdb's own migrations to the
 //! backup's schema version; a table that could not be tested that way FAILS the test, named.
 
-use std::path::Path;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 use serde::Serialize;
 
 use super::checksum::{self, Content};
+use crate::archive::backup_files::BackupFiles;
 use crate::archive::Manifest;
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
 use crate::restore::schema::SchemaOptions;
 use crate::restore::target::MissingTables;
-use crate::restore::{restore_folder, RestoreOptions};
+use crate::restore::{restore_backup, RestoreOptions};
 use crate::sql_quote::quote_ident;
 
 #[derive(Debug, Clone, Serialize)]
@@ -85,7 +85,7 @@ impl RestoreTestReport {
 /// Creates the scratch database, tests, and drops it again in every case.
 pub async fn run(
     settings: &ConnectSettings,
-    folder: &Path,
+    files: &BackupFiles,
     manifest: &Manifest,
     progress: bool,
     pg_restore: Option<std::path::PathBuf>,
@@ -108,7 +108,7 @@ pub async fn run(
     let outcome = test_in(
         settings.with_database(&scratch),
         &scratch,
-        folder,
+        files,
         manifest,
         progress,
         pg_restore,
@@ -129,7 +129,7 @@ pub async fn run(
 async fn test_in(
     scratch: ConnectSettings,
     name: &str,
-    folder: &Path,
+    files: &BackupFiles,
     manifest: &Manifest,
     progress: bool,
     pg_restore: Option<std::path::PathBuf>,
@@ -140,7 +140,8 @@ async fn test_in(
     }
     let options = RestoreOptions {
         backup: manifest.id.clone(),
-        dir: folder.to_path_buf(),
+        repo: files.backup().repository(),
+        identities: None,
         tables: Vec::new(),
         clean: false,
         allow_masked: true,
@@ -161,7 +162,7 @@ async fn test_in(
         seconds: 0.0,
     };
     let restored =
-        match restore_folder(&scratch, folder, manifest, &options, MissingTables::Report).await {
+        match restore_backup(&scratch, files, manifest, &options, MissingTables::Report).await {
             Ok(restored) => restored,
             Err(e) => {
                 report.error = Some(crate::error::one_line(&e));
@@ -185,7 +186,7 @@ async fn test_in(
         if report.not_restore_tested.contains(&entry.qualified_name()) {
             continue;
         }
-        let backup = checksum::backup(&mut client, folder, manifest.compression, entry).await?;
+        let backup = checksum::backup(&mut client, files, entry).await?;
         let restored = checksum::restored(&client, entry).await?;
         report.tables.push(TableComparison {
             table: entry.qualified_name(),

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio_postgres::{Client, NoTls};
 
+pub mod garage;
+
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
 /// URL of a database on the test server that may create and drop databases.
@@ -163,6 +165,17 @@ pub fn palmdb_command(args: &[&str]) -> Command {
         "PGSSLROOTCERT",
         "BACKUP_DIR",
         "PALMDB_ADMIN_TOKEN",
+        "PALMDB_REPO",
+        "PALMDB_AGE_RECIPIENTS",
+        "PALMDB_AGE_IDENTITY",
+        "PALMDB_STORE_RETRY_TIMEOUT",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_SESSION_TOKEN",
+        "AWS_REGION",
+        "AWS_DEFAULT_REGION",
+        "AWS_ENDPOINT_URL",
+        "AWS_ALLOW_HTTP",
     ] {
         cmd.env_remove(var);
     }

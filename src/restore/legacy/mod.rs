@@ -243,7 +243,9 @@ async fn map_table(
             columns: to_load,
             generated: Vec::new(),
             rows: table.rows,
-            file: file.to_path_buf(),
+            file: file
+                .file_name()
+                .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
         },
         keys,
         targets,

@@ -1,4 +1,4 @@
-//! `/backups`: every backup of the repository with its age, size, rows and verification,
+//! `/backups`: every backup of every repository with its age, size, rows and verification,
 //! read exactly as `GET /backups` reads them (the same cached snapshot, `serve::backups`), and
 //! the admin's two actions, each a POST carrying the session's CSRF token:
 //! - prune (`POST /backups/prune`): the same library call as `DELETE /backups/expired` and
@@ -55,28 +55,35 @@ pub async fn page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
             Err(error) => (layout::problem(error)),
         }
         @match &snapshot.list {
-            Ok(list) if list.is_empty() => p #no-backups { "No valid backup in " code { (state.backup_dir.display()) } "." },
+            Ok(list) if list.is_empty() => p #no-backups { "No valid backup in " code { (repo_names(&state)) } "." },
             Ok(list) => {
                 @let sizes: Vec<(String, f64)> = list.iter().take(14).rev()
                     .map(|b| (b.id.clone(), b.bytes as f64)).collect();
                 (chart::bars(&sizes, chart::bytes))
                 table.backups {
                     thead { tr {
-                        th { "backup" } th { "completed" } th { "age" } th { "tables" } th { "rows" }
+                        th { "backup" }
+                        @if state.repos.len() > 1 { th { "repository" } }
+                        th { "completed" } th { "age" } th { "tables" } th { "rows" }
                         th { "size" } th { "verified" }
                         @if session.is_admin() { th {} }
                     } }
                     tbody {
                         @for b in list {
                             tr data-backup=(b.id) data-rows=(b.rows) data-bytes=(b.bytes) {
-                                td { (b.id) @if b.masked { " " span.tag { "masked" } } }
+                                td {
+                                    (b.id)
+                                    @if b.masked { " " span.tag { "masked" } }
+                                    @if b.encrypted { " " span.tag { "encrypted" } }
+                                }
+                                @if state.repos.len() > 1 { td { code { (b.repo) } } }
                                 td { (b.completed_at.format("%Y-%m-%d %H:%M:%S UTC")) }
                                 td.number { (age((now - b.completed_at).num_seconds())) }
                                 td.number { (b.tables) }
                                 td.number { (b.rows) }
                                 td.number { (chart::bytes(b.bytes as f64)) }
                                 td.verified {
-                                    @match verified.get(&b.id) {
+                                    @match verified.get(&verified_key(&b.repo, &b.id)) {
                                         Some(v) => span.status data-status=(if v.ok { "ok" } else { "critical" }) title=(v.summary) {
                                             (if v.ok { "ok" } else { "FAILED" }) " " (v.at.format("%Y-%m-%d %H:%M UTC"))
                                         },
@@ -88,6 +95,7 @@ pub async fn page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
                                         form method="post" action="/backups/verify" {
                                             input type="hidden" name="csrf" value=(session.csrf);
                                             input type="hidden" name="id" value=(b.id);
+                                            input type="hidden" name="repo" value=(b.repo);
                                             button type="submit" { "Verify" }
                                         }
                                     }
@@ -100,7 +108,7 @@ pub async fn page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
             Err(error) => (layout::problem(error)),
         }
         @if session.is_admin() {
-            h2 { "Prune" }
+            h2 { "Prune " code { (state.repos.first().map(|r| r.url()).unwrap_or_default()) } }
             form.prune method="post" action="/backups/prune" {
                 input type="hidden" name="csrf" value=(session.csrf);
                 label { "Keep days " input type="number" name="keep_days" value="7" min="0" max="36500" required; }
@@ -137,10 +145,13 @@ pub async fn prune(
         keep_days: form.keep_days,
         keep_last: form.keep_last.max(1),
         dry_run: form.dry_run.is_some(),
+        unfinished_grace: crate::archive::repository::DEFAULT_UNFINISHED_GRACE,
+    };
+    let Some(repo) = state.repos.first().cloned() else {
+        return (StatusCode::NOT_FOUND, "no backup repository").into_response();
     };
     let _one_at_a_time = state.prune_lock.lock().await;
-    let dir = state.backup_dir.clone();
-    let outcome = tokio::task::spawn_blocking(move || prune_backups(&dir, &options)).await;
+    let outcome = tokio::task::spawn_blocking(move || prune_backups(&repo, &options)).await;
     state.backups.invalidate().await;
     let (status, content) = match outcome {
         Ok(Ok(report)) => (
@@ -166,6 +177,9 @@ pub async fn prune(
 pub struct VerifyForm {
     csrf: String,
     id: String,
+    /// The repository the backup is in (its URL); the first when absent.
+    #[serde(default)]
+    repo: Option<String>,
 }
 
 pub async fn verify(
@@ -178,21 +192,36 @@ pub async fn verify(
     }
     // Only a backup the list shows: the id never becomes a path of its own.
     let snapshot = api::current(&state).await;
-    let Some(path) = snapshot
-        .list
-        .as_ref()
-        .ok()
-        .and_then(|list| list.iter().find(|b| b.id == form.id))
-        .map(|b| b.path.clone())
+    let wanted_repo = form
+        .repo
+        .clone()
+        .or_else(|| state.repos.first().map(|r| r.url()));
+    let Some(summary) = snapshot.list.as_ref().ok().and_then(|list| {
+        list.iter()
+            .find(|b| b.id == form.id && Some(&b.repo) == wanted_repo.as_ref())
+            .cloned()
+    }) else {
+        return (StatusCode::NOT_FOUND, "no such backup").into_response();
+    };
+    let Some(repo) = state
+        .repos
+        .iter()
+        .find(|r| r.url() == summary.repo)
+        .cloned()
     else {
         return (StatusCode::NOT_FOUND, "no such backup").into_response();
     };
+    let id = summary.id.clone();
     let outcome = tokio::task::spawn_blocking(move || {
-        let mut report = crate::verify::check_folder(&path);
+        // Without a key an encrypted backup is checked by its SHA-256 only.
+        let backup = repo.locate(&id)?;
+        let (mut report, _) = crate::verify::check_backup(&backup, None)?;
         report.conclude();
-        report
+        Ok::<_, anyhow::Error>(report)
     })
-    .await;
+    .await
+    .map_err(anyhow::Error::from)
+    .and_then(|r| r);
     let verified = match outcome {
         Ok(report) => Verified {
             at: Utc::now(),
@@ -204,10 +233,10 @@ pub async fn verify(
                 .unwrap_or("")
                 .to_string(),
         },
-        Err(join) => Verified {
+        Err(err) => Verified {
             at: Utc::now(),
             ok: false,
-            summary: format!("the verification failed to run: {join}"),
+            summary: format!("the verification failed to run: {}", one_line(&err)),
         },
     };
     state
@@ -215,8 +244,23 @@ pub async fn verify(
         .verified
         .lock()
         .unwrap_or_else(|p| p.into_inner())
-        .insert(form.id, verified);
+        .insert(verified_key(&summary.repo, &summary.id), verified);
     Redirect::to("/backups").into_response()
+}
+
+/// Verifications are remembered per backup of a repository (a copy has the same id).
+fn verified_key(repo: &str, id: &str) -> String {
+    format!("{repo}\n{id}")
+}
+
+/// The repositories served, for a person.
+fn repo_names(state: &AppState) -> String {
+    state
+        .repos
+        .iter()
+        .map(|r| r.url())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn status_name(code: i32) -> &'static str {

@@ -1,18 +1,21 @@
-//! Checking one table file against its manifest entry: every byte re-hashed (SHA-256) and
-//! counted, every line decompressed and parsed as a JSON object with the table's columns in
-//! order, and the lines counted against the manifest's row count.
+//! Checking a backup's files against its manifest, wherever they are stored: every byte
+//! re-hashed (SHA-256) and counted; with the rows readable (not encrypted, or an identity
+//! given), every line decrypted, decompressed and parsed as a JSON object with the table's
+//! columns in order, and the lines counted against the manifest's row count.
+//!
+//! `verify` reports these checks; `restore` runs the hash checks before it touches the
+//! database. Both read through here, so they agree on what a damaged file is.
 
 use std::io::Read;
-use std::path::Path;
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
-use crate::archive::compression::Codec;
-use crate::archive::open::open_regular_file;
-use crate::archive::row_codec::RowDecoder;
-use crate::archive::schema::{self, SchemaEntry};
-use crate::archive::{LineReader, TableEntry};
+use super::backup_files::BackupFiles;
+use super::repository::FileSource;
+use super::row_codec::RowDecoder;
+use super::schema::{self, SchemaEntry};
+use super::TableEntry;
 
 /// What the decoder may write for one piece of a line (a piece is at most the reader's buffer,
 /// and COPY escaping at most doubles it).
@@ -30,36 +33,41 @@ pub struct FileCheck {
     /// Lines read (rows), when the file could be read.
     pub rows: u64,
     pub expected_rows: u64,
+    /// Whether the lines were read (false for an encrypted backup checked without its key:
+    /// only the stored bytes' size and SHA-256 were checked).
+    pub lines_checked: bool,
     pub problems: Vec<String>,
 }
 
-/// Reads the whole file once, checking everything the manifest says about it.
-pub fn check_file(folder: &Path, codec: Codec, entry: &TableEntry) -> FileCheck {
-    let path = folder.join(&entry.file);
+/// Reads the whole file once, checking everything the manifest says about it (only its size
+/// and SHA-256 when the rows cannot be read: an encrypted backup without its key).
+pub fn check_file(files: &BackupFiles, entry: &TableEntry) -> FileCheck {
     let mut check = FileCheck {
         table: entry.qualified_name(),
         file: entry.file.clone(),
         ok: false,
         rows: 0,
         expected_rows: entry.rows,
+        lines_checked: files.can_read_rows(),
         problems: Vec::new(),
     };
-    match open_regular_file(&path) {
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            check.problems.push("the file is missing".to_string());
-            return check;
-        }
-        Err(e) => {
-            check.problems.push(format!("cannot read it: {e}"));
-            return check;
-        }
+    if !files.can_read_rows() {
+        check.problems = check_hashes(files, &[entry]);
+        check.ok = check.problems.is_empty();
+        return check;
+    }
+    if let Err(e) = files.stored(&entry.file) {
+        check.problems.push(match e.kind() {
+            std::io::ErrorKind::NotFound => "the file is missing".to_string(),
+            _ => format!("cannot read it: {e}"),
+        });
+        return check;
     }
     let decoder = RowDecoder::new(entry.row_columns().map(|c| c.name.clone()).collect());
     let mut scratch = Vec::with_capacity(SCRATCH_BYTES);
     let mut bad_lines = 0u64;
     let read = (|| -> anyhow::Result<_> {
-        let mut reader = LineReader::open(&path, codec)?;
+        let mut reader = files.lines(&entry.file)?;
         loop {
             // Each line streams through the decoder, whatever its length; what the decoder
             // writes is only checked, then dropped.
@@ -124,7 +132,7 @@ pub fn check_file(folder: &Path, codec: Codec, entry: &TableEntry) -> FileCheck 
             check.problems.push(format!("{e:#}"));
             // The file could not be read to its end; still say whether its bytes are the
             // ones the manifest describes.
-            match sha256_of(&path) {
+            match files.stored(&entry.file).and_then(sha256_of) {
                 Ok((bytes, sha)) if bytes != entry.bytes || sha != entry.sha256 => check
                     .problems
                     .push("SHA-256 does not match the manifest".to_string()),
@@ -136,9 +144,8 @@ pub fn check_file(folder: &Path, codec: Codec, entry: &TableEntry) -> FileCheck 
     check
 }
 
-/// Size and SHA-256 of a file's bytes on disk, read in constant memory.
-pub fn sha256_of(path: &Path) -> std::io::Result<(u64, String)> {
-    let mut file = open_regular_file(path)?;
+/// Size and SHA-256 of a file's stored bytes, read in constant memory.
+pub fn sha256_of(mut file: FileSource) -> std::io::Result<(u64, String)> {
     let mut hasher = Sha256::new();
     let mut buffer = vec![0u8; 256 * 1024];
     let mut bytes = 0u64;
@@ -153,19 +160,20 @@ pub fn sha256_of(path: &Path) -> std::io::Result<(u64, String)> {
     Ok((bytes, hex::encode(hasher.finalize())))
 }
 
-/// Checks the stored schema (format 2): size and SHA-256 against the manifest, and that it
-/// is a custom-format pg_dump archive.
-pub fn check_schema(folder: &Path, entry: &SchemaEntry) -> FileCheck {
+/// Checks the stored schema (format 2): size and SHA-256 against the manifest, and (when it
+/// can be decrypted) that it is a custom-format pg_dump archive.
+pub fn check_schema(files: &BackupFiles, entry: &SchemaEntry) -> FileCheck {
     let mut check = FileCheck {
         table: "(the database schema)".to_string(),
         file: entry.file.clone(),
         ok: false,
         rows: 0,
         expected_rows: 0,
-        problems: check_schema_hash(folder, entry),
+        lines_checked: files.can_read_rows(),
+        problems: check_schema_hash(files, entry),
     };
-    if check.problems.is_empty() {
-        match schema::looks_like_archive(folder, entry) {
+    if check.problems.is_empty() && files.can_read_rows() {
+        match schema::looks_like_archive(files, entry) {
             Ok(true) => {}
             Ok(false) => check
                 .problems
@@ -178,8 +186,8 @@ pub fn check_schema(folder: &Path, entry: &SchemaEntry) -> FileCheck {
 }
 
 /// The stored schema's size and SHA-256 against the manifest; the problems, if any.
-pub fn check_schema_hash(folder: &Path, entry: &SchemaEntry) -> Vec<String> {
-    match sha256_of(&folder.join(&entry.file)) {
+pub fn check_schema_hash(files: &BackupFiles, entry: &SchemaEntry) -> Vec<String> {
+    match files.stored(&entry.file).and_then(sha256_of) {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             vec![format!("{}: the file is missing", entry.file)]
         }
@@ -196,10 +204,10 @@ pub fn check_schema_hash(folder: &Path, entry: &SchemaEntry) -> Vec<String> {
 
 /// Only the hashes and sizes, without decompressing: what `restore` checks before it touches
 /// the database. Returns the problems, empty when every file matches.
-pub fn check_hashes(folder: &Path, entries: &[&TableEntry]) -> Vec<String> {
+pub fn check_hashes(files: &BackupFiles, entries: &[&TableEntry]) -> Vec<String> {
     let mut problems = Vec::new();
     for entry in entries {
-        match sha256_of(&folder.join(&entry.file)) {
+        match files.stored(&entry.file).and_then(sha256_of) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 problems.push(format!("{}: the file is missing", entry.file))
             }
