@@ -8,6 +8,7 @@ use palmdb::cli::Cli;
 use palmdb::error::{failure_of, one_line, ExitCode, FailureKind};
 
 fn main() {
+    exit_quietly_when_the_reader_of_stdout_goes_away();
     let parsed = Cli::command()
         .try_get_matches()
         .and_then(|matches| Cli::from_arg_matches(&matches).map(|cli| (cli, matches)));
@@ -76,4 +77,24 @@ fn warn_about_a_password_on_the_command_line(cli: &Cli, matches: &clap::ArgMatch
     {
         eprintln!("palmdb: warning: {warning}");
     }
+}
+
+/// `palmdb backup list | head -1`: once `head` exits, printing fails with EPIPE, and `println!`
+/// panics. A Unix tool ends quietly there, as if killed by SIGPIPE (exit 141). SIGPIPE itself
+/// stays ignored, so a child process that dies (pg_restore fed on its stdin) or a closed socket
+/// is still an error palmdb reports, not a silent death.
+fn exit_quietly_when_the_reader_of_stdout_goes_away() {
+    let default_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(141);
+        }
+        default_hook(info);
+    }));
 }

@@ -462,3 +462,22 @@ fn palm_default_mask_rules_that_match_nothing_here_are_a_warning() {
     );
     assert_eq!(err.matches("warning").count(), 1, "{err}");
 }
+
+/// `palmdb health | head -1`: the reader goes away before palmdb prints. A Unix tool ends
+/// quietly as if killed by SIGPIPE (141); palmdb used to panic with a stack dump.
+#[test]
+fn a_reader_that_goes_away_ends_the_output_quietly() {
+    let db = TestDb::migrated("epipe");
+    let mut child = db
+        .command(&["health", "--format", "table"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Close the read end before palmdb has connected, let alone printed.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let text = stderr(&out);
+    assert_eq!(out.status.code(), Some(141), "{text}");
+    assert!(!text.contains("panicked"), "{text}");
+}

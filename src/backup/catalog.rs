@@ -48,6 +48,32 @@ impl Table {
     }
 }
 
+/// The chosen tables whose row-level security policies apply to the backup's role, sorted.
+/// Checked before any row is read, so the error names every such table at once, whichever
+/// table a parallel copy would have reached first. (`row_security_active` answers for the
+/// current role: owner, `FORCE ROW LEVEL SECURITY`, `BYPASSRLS` and superuser included.)
+pub async fn hidden_by_policies(client: &Client, tables: &[Table]) -> Result<Vec<String>> {
+    let oids: Vec<u32> = tables.iter().map(|t| t.oid).collect();
+    let rows = client
+        .query(
+            "SELECT c.oid
+             FROM pg_catalog.pg_class AS c
+             WHERE c.oid = ANY($1) AND c.relrowsecurity
+               AND pg_catalog.row_security_active(c.oid)",
+            &[&oids],
+        )
+        .await
+        .context("cannot check the tables' row-level security")?;
+    let hidden: Vec<u32> = rows.iter().map(|r| r.get(0)).collect();
+    let mut names: Vec<String> = tables
+        .iter()
+        .filter(|t| hidden.contains(&t.oid))
+        .map(Table::qualified_name)
+        .collect();
+    names.sort();
+    Ok(names)
+}
+
 // A domain's base type may itself be a domain: follow the chain to the real base type, whose
 // name decides how values are written in JSON.
 const COLUMNS_SQL: &str = "

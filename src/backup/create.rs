@@ -101,6 +101,10 @@ pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Resu
         .zip(chosen.partition_of.iter().cloned())
         .collect();
     let tables = catalog::with_columns(&snapshot.client, chosen.tables.clone()).await?;
+    let hidden = catalog::hidden_by_policies(&snapshot.client, &tables).await?;
+    if !hidden.is_empty() {
+        return Err(table_copy::hidden_by_policy(&hidden.join(", ")));
+    }
     if let Some(rules) = &rules {
         for warning in super::mask::check_rules(&snapshot.client, rules, &tables).await? {
             eprintln!("palmdb: warning: {warning}");

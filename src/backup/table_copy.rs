@@ -127,24 +127,28 @@ pub async fn copy_table(
 
 /// Why a table could not be read, in the user's words; row-level security gets its own.
 fn read_failure(table: &Table, err: anyhow::Error) -> anyhow::Error {
-    let hidden_by_policy = err
+    let refused_by_policy = err
         .chain()
         .filter_map(|e| e.downcast_ref::<tokio_postgres::Error>())
         .filter_map(|e| e.as_db_error())
         .any(|db| db.code().code() == "42501" && db.message().contains("row-level security"));
-    if hidden_by_policy {
-        return Failure::operation(format!(
-            "cannot back up table {}: row-level security would hide some of its rows from \
-             the backup role, and a backup must hold every row",
-            table.qualified_name()
-        ))
-        .with_hint(
-            "back up as a role policies do not apply to: the table's owner (unless the table \
-             has FORCE ROW LEVEL SECURITY), a role with BYPASSRLS, or a superuser",
-        )
-        .into();
+    if refused_by_policy {
+        return hidden_by_policy(&table.qualified_name());
     }
     err.context(format!("cannot read table {}", table.qualified_name()))
+}
+
+/// The error for tables (`names`, comma-separated) whose policies apply to the backup role.
+pub fn hidden_by_policy(names: &str) -> anyhow::Error {
+    Failure::operation(format!(
+        "cannot back up table {names}: row-level security would hide some of the rows from \
+         the backup role, and a backup must hold every row"
+    ))
+    .with_hint(
+        "back up as a role policies do not apply to: the table's owner (unless the table \
+         has FORCE ROW LEVEL SECURITY), a role with BYPASSRLS, or a superuser",
+    )
+    .into()
 }
 
 /// Receives COPY data and sends it on in batches. Returns early (Ok) if the writer stopped:

@@ -143,12 +143,16 @@ pub async fn tied_to(
 ) -> Result<Vec<(String, String)>> {
     let names: Vec<String> = tables.iter().map(TableToLoad::qualified).collect();
     // A partition's rows may take their values from a sequence of a partitioned table above.
+    // pg_partition_ancestors lists nothing for a plain table, hence the table itself as well.
     let rows = client
         .query(
-            "WITH tables AS (
-                 SELECT a.relid AS oid
-                 FROM unnest($1::text[]::regclass[]) AS t (oid),
-                      LATERAL pg_catalog.pg_partition_ancestors(t.oid) AS a (relid))
+            "WITH named AS (
+                 SELECT t.oid FROM unnest($1::text[]::regclass[]) AS t (oid)),
+             tables AS (
+                 SELECT oid FROM named
+                 UNION
+                 SELECT a.relid
+                 FROM named, LATERAL pg_catalog.pg_partition_ancestors(named.oid) AS a (relid))
              SELECT DISTINCT n.nspname::text AS schema_name, s.relname::text AS sequence_name
              FROM pg_catalog.pg_class AS s
              JOIN pg_catalog.pg_namespace AS n ON n.oid = s.relnamespace
