@@ -465,7 +465,13 @@ async fn serve_command(settings: &ConnectSettings, args: ServeArgs) -> Result<Ex
             read_token_file: args.read_token_file,
         },
         metrics_public: args.metrics_public,
-        repos: crate::backup::repositories(&args.dir.repos, args.dir.dir.as_deref())?,
+        // Each store read gets a sixth of the request deadline: serve lists every repository
+        // twice (list, status), and retries may overshoot their budget by a quarter.
+        repos: crate::backup::repositories_within(
+            &args.dir.repos,
+            args.dir.dir.as_deref(),
+            args.request_timeout / 6,
+        )?,
         max_age: args.max_age,
         pool_size: usize::from(args.pool_size),
         db_timeout: args.db_timeout,

@@ -35,6 +35,16 @@ impl Server {
     }
 
     fn start_logging(database_url: &str, extra: &[&str], log_level: &str) -> Server {
+        Server::start_with_env(database_url, extra, log_level, &[])
+    }
+
+    /// The same, with more variables in the server's environment.
+    fn start_with_env(
+        database_url: &str,
+        extra: &[&str],
+        log_level: &str,
+        vars: &[(&str, &str)],
+    ) -> Server {
         let backups = tempfile::tempdir().unwrap();
         let backup_dir = backups.path().to_path_buf();
         let dir = backup_dir.to_str().unwrap().to_string();
@@ -51,6 +61,7 @@ impl Server {
             .env("PALMDB_ADMIN_TOKEN", ADMIN)
             // At the most verbose logging there is, the tokens must not show up either.
             .env("PALMDB_LOG", log_level)
+            .envs(vars.iter().copied())
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("start palmdb serve");
@@ -651,6 +662,85 @@ fn backups_and_status_are_the_cli_json() {
     let response = server.get("/backups/status", Some(READ));
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(json(response)["status"], "warning");
+}
+
+#[test]
+fn a_store_that_does_not_answer_is_unknown_within_the_deadline_and_the_others_still_show() {
+    let db = TestDb::migrated("serve_dead_store");
+    db.execute("CREATE TABLE notes (id bigint PRIMARY KEY); INSERT INTO notes VALUES (1)");
+    let folder = tempfile::tempdir().unwrap();
+    let local = folder.path().to_str().unwrap().to_string();
+    take_backup(&db, folder.path());
+    // An S3 repository whose endpoint refuses every connection: palmdb retries that as a
+    // transient error, for minutes in a backup — serve must not wait that long.
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let endpoint = format!("http://127.0.0.1:{}", listener.local_addr().unwrap().port());
+    drop(listener);
+    let secret = "dead-store-secret-4f1b9c7e2a";
+    let s3 = "s3://palm-backups/prod";
+    let server = Server::start_with_env(
+        &db.url,
+        &["--dir", &local, "--repo", s3, "--request-timeout", "15s"],
+        "info",
+        &[
+            ("AWS_ACCESS_KEY_ID", "GKdeadstore"),
+            ("AWS_SECRET_ACCESS_KEY", secret),
+            ("AWS_REGION", "garage"),
+            ("AWS_ENDPOINT_URL", &endpoint),
+            ("AWS_ALLOW_HTTP", "true"),
+        ],
+    );
+
+    let started = Instant::now();
+    let response = server.get("/metrics", Some(READ));
+    let took = started.elapsed();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(took < Duration::from_secs(15), "/metrics took {took:?}");
+    let text = response.text().unwrap();
+    let samples = parse_prometheus(&text);
+    // The local folder's backup is there, the store is unreadable (3), and the rest of
+    // the scrape (health) did not wait for it.
+    assert!(
+        sample(
+            &samples,
+            &format!("palmdb_backup_age_seconds{{repo=\"{local}\"}}")
+        ) >= 0.0
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &format!("palmdb_backup_repository_status{{repo=\"{local}\"}}")
+        ),
+        0.0
+    );
+    assert_eq!(
+        sample(
+            &samples,
+            &format!("palmdb_backup_repository_status{{repo=\"{s3}\"}}")
+        ),
+        3.0
+    );
+    assert!(!text.contains(&format!("palmdb_backup_age_seconds{{repo=\"{s3}\"}}")));
+    assert!(sample(&samples, "palmdb_health_check_value{check=\"connections\"}") > 0.0);
+
+    // /backups/status judges both: unknown for the store, naming its bucket and endpoint.
+    let status = json(server.get("/backups/status", Some(READ)));
+    let repos = status["repositories"].as_array().unwrap();
+    assert_eq!(repos.len(), 2, "{status}");
+    let dead = repos.iter().find(|r| r["repo"] == s3).unwrap();
+    assert_eq!(dead["status"], "unknown", "{status}");
+    let message = dead["message"].as_str().unwrap();
+    assert!(
+        message.contains("palm-backups") && message.contains(&endpoint),
+        "{message}"
+    );
+    let ok = repos.iter().find(|r| r["repo"] == local.as_str()).unwrap();
+    assert_eq!(ok["status"], "ok", "{status}");
+    // /backups still lists the folder's backup.
+    let list = json(server.get("/backups", Some(READ)));
+    assert_eq!(list.as_array().unwrap().len(), 1, "{list}");
+    assert!(!server.log().contains(secret));
+    assert!(!status.to_string().contains(secret));
 }
 
 #[test]

@@ -46,6 +46,27 @@ pub fn repositories(repos: &[String], dir: Option<&std::path::Path>) -> Result<V
     Ok(all)
 }
 
+/// The same, for `serve`, which answers within a deadline: a store that does not answer is
+/// given up after about `budget` and reported unreadable, instead of holding up every
+/// repository (and `/metrics`) for the minutes a backup would wait for it.
+pub fn repositories_within(
+    repos: &[String],
+    dir: Option<&std::path::Path>,
+    budget: std::time::Duration,
+) -> Result<Vec<Repository>> {
+    let mut all = repos
+        .iter()
+        .map(|url| Repository::open_within(url, budget))
+        .collect::<Result<Vec<_>>>()?;
+    if let Some(dir) = dir {
+        all.push(Repository::folder(dir));
+    }
+    if all.is_empty() {
+        all.push(Repository::open_within(&default_spec(), budget)?);
+    }
+    Ok(all)
+}
+
 /// `$PALMDB_REPO`, else `$BACKUP_DIR`, else `backups`.
 pub fn default_spec() -> String {
     ["PALMDB_REPO", "BACKUP_DIR"]

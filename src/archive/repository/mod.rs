@@ -116,6 +116,18 @@ impl Repository {
         Repository::open_with(spec, settings.as_ref())
     }
 
+    /// Opens a repository like [`Repository::open`], for a caller that must answer within a
+    /// deadline: a store that does not answer is given up after about `budget`
+    /// ([`S3Settings::within`]).
+    pub fn open_within(spec: &str, budget: std::time::Duration) -> Result<Repository> {
+        let spec = RepoSpec::parse(spec)?;
+        let settings = match &spec {
+            RepoSpec::S3 { .. } => Some(S3Settings::from_env()?.within(budget)),
+            RepoSpec::Folder(_) => None,
+        };
+        Repository::open_with(spec, settings.as_ref())
+    }
+
     /// Opens a repository with explicit store settings (needed for `s3://` only).
     pub fn open_with(spec: RepoSpec, settings: Option<&S3Settings>) -> Result<Repository> {
         let store = match spec {

@@ -93,7 +93,7 @@ impl ObjectRepo {
             .with_client_options(
                 ClientOptions::new()
                     .with_allow_http(settings.allow_http)
-                    .with_connect_timeout(Duration::from_secs(10))
+                    .with_connect_timeout(settings.connect_timeout)
                     .with_timeout(Duration::from_secs(120)),
             );
         if let Some(url) = &settings.endpoint {
@@ -637,7 +637,8 @@ fn retry_config(timeout: Duration) -> RetryConfig {
     RetryConfig {
         backoff: BackoffConfig {
             init_backoff: Duration::from_millis(200),
-            max_backoff: Duration::from_secs(20),
+            // A short budget (serve's) is not overshot by one long sleep.
+            max_backoff: Duration::from_secs(20).min(timeout / 4),
             base: 2.0,
         },
         max_retries: 12,

@@ -15,6 +15,9 @@ use crate::error::Failure;
 /// Retries of transient errors give up after this long unless PALMDB_STORE_RETRY_TIMEOUT says.
 pub const DEFAULT_RETRY_TIMEOUT: Duration = Duration::from_secs(180);
 
+/// How long one attempt to connect to the store may take.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
 #[derive(Clone)]
 pub struct S3Settings {
     /// Access key id and secret.
@@ -25,6 +28,7 @@ pub struct S3Settings {
     pub endpoint: Option<String>,
     pub allow_http: bool,
     pub retry_timeout: Duration,
+    pub connect_timeout: Duration,
 }
 
 /// A value that is never shown.
@@ -92,6 +96,7 @@ impl S3Settings {
             endpoint,
             allow_http,
             retry_timeout,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
         };
         let shown = settings.shown_endpoint();
         let key = match (var("AWS_ACCESS_KEY_ID"), var("AWS_SECRET_ACCESS_KEY")) {
@@ -131,6 +136,15 @@ impl S3Settings {
             }
         }
         Ok(S3Settings { key, ..settings })
+    }
+
+    /// The same store for a caller that must answer within a deadline (`serve`): a store
+    /// that does not answer is given up after about `budget` (retries and connecting), not
+    /// after minutes, so one unreachable repository cannot hold up the others.
+    pub fn within(mut self, budget: Duration) -> S3Settings {
+        self.retry_timeout = self.retry_timeout.min(budget);
+        self.connect_timeout = self.connect_timeout.min(budget);
+        self
     }
 
     /// The endpoint, as errors name it.
@@ -182,5 +196,17 @@ mod tests {
         .unwrap_err();
         assert!(err.to_string().contains("plain HTTP"), "{err}");
         assert!(from(&[("AWS_ALLOW_HTTP", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn within_a_budget_gives_up_sooner_never_later() {
+        let settings = from(&[]).unwrap();
+        assert_eq!(settings.retry_timeout, DEFAULT_RETRY_TIMEOUT);
+        let quick = settings.clone().within(Duration::from_secs(2));
+        assert_eq!(quick.retry_timeout, Duration::from_secs(2));
+        assert_eq!(quick.connect_timeout, Duration::from_secs(2));
+        let roomy = settings.within(Duration::from_secs(3600));
+        assert_eq!(roomy.retry_timeout, DEFAULT_RETRY_TIMEOUT);
+        assert_eq!(roomy.connect_timeout, DEFAULT_CONNECT_TIMEOUT);
     }
 }
