@@ -45,10 +45,12 @@ for major in "${majors[@]}"; do
     skip=(--skip advise --skip generic_plans)
     skipped_note="advise tests skipped (no HypoPG for $major)"
   fi
+  # That major's pg_dump / pg_restore / psql first on PATH (tests compare schemas with pg_dump).
+  clients=$(bash scripts/matrix-postgres.sh "$major" clients)
   log=target/test-matrix/$major.log
   echo "== PostgreSQL $version ($url)" >&2
   start=$(date +%s)
-  PALMDB_TEST_ADMIN_URL=$url nice cargo test --no-fail-fast "${cargo_args[@]}" -- "${skip[@]}" >"$log" 2>&1
+  PATH=${clients:+$clients:}$PATH PALMDB_TEST_ADMIN_URL=$url nice cargo test --no-fail-fast "${cargo_args[@]}" -- "${skip[@]}" >"$log" 2>&1
   code=$?
   seconds=$(($(date +%s) - start))
   passed=$(grep -Eo '^test result: .*' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')
