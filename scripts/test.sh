@@ -8,4 +8,5 @@ bash scripts/ensure-postgres.sh
 bash scripts/ensure-promtool.sh   # the alert rules' tests (tests/prometheus_alerts.rs)
 bash scripts/ensure-chromium.sh   # the dashboard's browser test (tests/dashboard.rs)
 bash scripts/ensure-garage.sh     # S3 on 3 nodes (tests/object_storage.rs, tests/repository.rs)
+bash scripts/ensure-pgbouncer.sh  # PgBouncer on 6432 (transaction) and 6433 (session) (tests/compat_*.rs)
 cargo test "$@"
