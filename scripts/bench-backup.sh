@@ -158,7 +158,12 @@ fi
 # into an empty database from each; docs/benchmarks/storage.md.
 storage_part() {
     bash scripts/ensure-garage.sh
-    local garage_env=${PALMDB_GARAGE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/palmdb/garage}/env
+    local garage_dir=${PALMDB_GARAGE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/palmdb/garage}
+    local garage_env=$garage_dir/env
+    # Shares the cluster as the tests do (tests/common/garage.rs): no fault test stops a node
+    # under the benchmark, and the benchmark waits for one that is running.
+    exec 7>"$garage_dir/faults.lock"
+    flock -s 7
     # shellcheck source=/dev/null
     set -a; . "$garage_env"; set +a
     command -v age-keygen >/dev/null || apt-get install -y -qq -o DPkg::Lock::Timeout=600 age >/dev/null
