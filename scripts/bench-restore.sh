@@ -17,6 +17,14 @@ if [ -z "${PALMDB_BENCH_LOCKED:-}" ]; then
 fi
 source scripts/bench-lib.sh
 
+# BENCH_MAJOR=17 (13..18): against that major's server from scripts/matrix-postgres.sh, with
+# that major's pg_dump / pg_restore first on PATH; results in docs/benchmarks/restore-pg<major>.md.
+if [ -n "${BENCH_MAJOR:-}" ]; then
+    BENCH_ADMIN_URL=$(bash scripts/matrix-postgres.sh "$BENCH_MAJOR")
+    clients=$(bash scripts/matrix-postgres.sh "$BENCH_MAJOR" clients)
+    if [ -n "$clients" ]; then export PATH=$clients:$PATH; fi
+fi
+
 users=${BENCH_USERS:-1000000}
 source_db=${BENCH_DATABASE:-palmdb_bench_restore_src}
 admin_url=${BENCH_ADMIN_URL:-postgres://postgres@127.0.0.1:5432/postgres}
@@ -24,7 +32,7 @@ server=${admin_url%/*}
 # Plaintext, for palmdb and the PostgreSQL tools alike (the server has ssl=on).
 export PGSSLMODE=disable
 work=${BENCH_WORK_DIR:-/tmp/palmdb-bench-restore}
-out=docs/benchmarks/restore.md
+out=docs/benchmarks/restore${BENCH_MAJOR:+-pg$BENCH_MAJOR}.md
 
 bash scripts/ensure-postgres.sh >/dev/null
 bench_ensure_time
@@ -133,7 +141,7 @@ done
 {
     echo "# Restore benchmark"
     echo
-    echo "\`bash scripts/bench-restore.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores shared with other work"
+    echo "\`${BENCH_MAJOR:+BENCH_MAJOR=$BENCH_MAJOR BENCH_USERS=$users }bash scripts/bench-restore.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores shared with other work"
     echo "(load average $load at the start), PostgreSQL $(psql "$admin_url" -Atc 'SHOW server_version' | cut -d' ' -f1)"
     echo "(shared_buffers $(psql "$admin_url" -Atc 'SHOW shared_buffers'), maintenance_work_mem $(psql "$admin_url" -Atc 'SHOW maintenance_work_mem')),"
     echo "release build, plaintext connections. Dataset: \`palmdb demo-data --users $users\` — $rows rows"
