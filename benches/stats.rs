@@ -6,9 +6,15 @@
 //! postgres://postgres@127.0.0.1:5432/postgres), migrates it to V1 only (constraint and
 //! foreign-key indexes) with the stats functions, fills it with `demo-data --users 1000000`,
 //! VACUUM ANALYZEs, and times every function with V1's indexes only. Then `palmdb migrate`
-//! builds V2/V3 concurrently and every function is timed again. `SELECT 1` on the same
+//! builds V2–V12 (the query indexes, the daily rollup) and every function is timed again;
+//! then V13 (covering indexes: user_stats index-only) and once more. `SELECT 1` on the same
 //! connection is the floor: one round trip that does nothing. Prints a markdown table and
 //! writes it to docs/benchmarks/stats.md; drops the database at the end.
+//!
+//! Users are drawn at random across the whole table, a different one for every call and a
+//! different set for every phase, so no call finds the pages an earlier call warmed: with the
+//! server's shared_buffers (PostgreSQL's default 128MB here, a tenth of the data) that is
+//! what a request for an arbitrary user costs.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +36,10 @@ fn users() -> i64 {
 }
 /// Calls per function with the indexes; without them, as many as fit in the time budget.
 const CALLS_WITH: usize = 2000;
+/// Untimed calls before each function's timed ones (plans cached, as in a running app).
+const WARM_UP: usize = 10;
+/// Timed phases: V1 only, V2–V12, V13. Each gets its own users.
+const PHASES: usize = 3;
 const CALLS_WITHOUT_MAX: usize = 300;
 const BUDGET_WITHOUT: Duration = Duration::from_secs(8);
 
@@ -48,10 +58,14 @@ struct Case {
     sql: &'static str,
 }
 
-const CASES: [Case; 11] = [
+const CASES: [Case; 12] = [
     Case {
         label: "`SELECT 1` (floor)",
         sql: "SELECT 1",
+    },
+    Case {
+        label: "one user by primary key",
+        sql: "SELECT * FROM users WHERE id = $1::text::uuid",
     },
     Case {
         label: "find_user_by_email",
@@ -213,18 +227,72 @@ async fn measure(settings: &ConnectSettings) -> Result<String> {
     eprintln!("timing without the query indexes (V1 only)...");
     let mut without = Vec::new();
     for case in &CASES {
-        without.push(time_case(&client, case, &samples, CALLS_WITHOUT_MAX, BUDGET_WITHOUT).await?);
+        without.push(
+            time_case(
+                &client,
+                case,
+                &samples,
+                0,
+                CALLS_WITHOUT_MAX,
+                BUDGET_WITHOUT,
+            )
+            .await?,
+        );
     }
 
-    eprintln!("palmdb migrate: building the indexes CONCURRENTLY...");
+    eprintln!("palmdb migrate: V2–V12, building the indexes CONCURRENTLY...");
+    let before_v13 = tempfile::tempdir()?;
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))? {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let version: u32 = name
+            .strip_prefix('V')
+            .and_then(|rest| rest.split("__").next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(u32::MAX);
+        if version < 13 {
+            std::fs::copy(&path, before_v13.path().join(name))?;
+        }
+    }
     let started = Instant::now();
-    run_migrate(settings, None, None).await?;
+    run_migrate(settings, Some(before_v13.path().to_path_buf()), None).await?;
     let build = started.elapsed();
 
-    eprintln!("timing with the indexes...");
+    eprintln!("timing with V2–V12's indexes...");
+    let mut v12 = Vec::new();
+    for case in &CASES {
+        v12.push(
+            time_case(
+                &client,
+                case,
+                &samples,
+                1,
+                CALLS_WITH,
+                Duration::from_secs(60),
+            )
+            .await?,
+        );
+    }
+
+    eprintln!("palmdb migrate: V13, covering indexes CONCURRENTLY...");
+    let started = Instant::now();
+    run_migrate(settings, None, None).await?;
+    let build_v13 = started.elapsed();
+
+    eprintln!("timing with V13's covering indexes...");
     let mut with = Vec::new();
     for case in &CASES {
-        with.push(time_case(&client, case, &samples, CALLS_WITH, Duration::from_secs(60)).await?);
+        with.push(
+            time_case(
+                &client,
+                case,
+                &samples,
+                2,
+                CALLS_WITH,
+                Duration::from_secs(60),
+            )
+            .await?,
+        );
     }
 
     let server: String = client.query_one("SHOW server_version", &[]).await?.get(0);
@@ -248,8 +316,22 @@ async fn measure(settings: &ConnectSettings) -> Result<String> {
         "{server}, client on the same host ({})",
         if tls { "TLS" } else { "no TLS" }
     );
+    let shared_buffers: String = client.query_one("SHOW shared_buffers", &[]).await?.get(0);
+    let database_size: String = client
+        .query_one(
+            "SELECT pg_size_pretty(pg_database_size(current_database()))",
+            &[],
+        )
+        .await?
+        .get(0);
+    let server = format!("{server}, shared_buffers {shared_buffers}, database {database_size}");
     Ok(render(
-        &demo, vacuum, build, &server, &sizes, &without, &with,
+        &demo,
+        vacuum,
+        (build, build_v13),
+        &server,
+        &sizes,
+        (&without, &v12, &with),
     ))
 }
 
@@ -274,11 +356,12 @@ async fn run_migrate(
 }
 
 async fn sample(client: &Client) -> Result<Samples> {
-    // A fixed pseudo-random thousand: hashing the id spreads the picks over the table.
+    // Distinct users at random across the whole table (hashing the id spreads the picks), one
+    // per call of every phase, warm-up included: no timed call reads a user read before.
     let users = client
         .query(
-            "SELECT id::text, email FROM users ORDER BY hashtext(id::text) LIMIT 1000",
-            &[],
+            "SELECT id::text, email FROM users ORDER BY hashtext(id::text) LIMIT $1",
+            &[&(((CALLS_WITH + WARM_UP) * PHASES) as i64)],
         )
         .await?;
     let order_cursors = client
@@ -324,19 +407,22 @@ async fn time_case(
     client: &Client,
     case: &Case,
     samples: &Samples,
+    phase: usize,
     max_calls: usize,
     budget: Duration,
 ) -> Result<Timing> {
     let statement = client.prepare(case.sql).await?;
+    // This phase's slice of the users: calls 0..max_calls timed, then the warm-up ones.
+    let user = |i: usize| {
+        samples.user_ids[(phase * (CALLS_WITH + WARM_UP) + i) % samples.user_ids.len()].clone()
+    };
     let call = |i: usize| -> Vec<Box<dyn ToSql + Sync + Send>> {
         match case.label {
             "find_user_by_email" => {
                 vec![Box::new(samples.emails[i % samples.emails.len()].clone())]
             }
-            "user_stats" | "user_sessions (20)" => {
-                vec![Box::new(
-                    samples.user_ids[i % samples.user_ids.len()].clone(),
-                )]
+            "user_stats" | "user_sessions (20)" | "one user by primary key" => {
+                vec![Box::new(user(i))]
             }
             "orders_by_status, first page (20)" => {
                 vec![Box::new(STATUSES[i % STATUSES.len()].to_string())]
@@ -358,8 +444,8 @@ async fn time_case(
         }
     };
     // Warm-up: plans cached, pages in shared buffers, as in a running application.
-    for i in 0..10 {
-        let params = call(i + 500);
+    for i in 0..WARM_UP {
+        let params = call(CALLS_WITH + i);
         let refs: Vec<&(dyn ToSql + Sync)> = params
             .iter()
             .map(|p| p.as_ref() as &(dyn ToSql + Sync))
@@ -406,60 +492,82 @@ fn ms(d: Duration) -> String {
 fn render(
     demo: &demo_data::DemoReport,
     vacuum: Duration,
-    build: Duration,
+    (build, build_v13): (Duration, Duration),
     server: &str,
     sizes: &str,
-    without: &[Timing],
-    with: &[Timing],
+    (without, v12, with): (&[Timing], &[Timing], &[Timing]),
 ) -> String {
     let mut out = String::new();
     out.push_str("# Stats functions: latency without and with the query indexes\n\n");
     out.push_str(&format!(
         "Measured {} by `flock /tmp/palmdb-bench.lock cargo bench --bench stats` (release build) on a \
-         {}-core machine shared with other work, PostgreSQL {server}. Data: `palmdb demo-data --users {} --seed 1` ({sizes}), then `VACUUM ANALYZE`.\n\n",
+         {}-core machine shared with other work (load average {} when the timings began), PostgreSQL {server}. \
+         Data: `palmdb demo-data --users {} --seed 1` ({sizes}), then `VACUUM ANALYZE`.\n\n",
         chrono::Utc::now().format("%Y-%m-%d %H:%M UTC"),
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        load_average(),
         users(),
     ));
     out.push_str(&format!(
         "- demo-data: {:.1} s for {} rows; VACUUM ANALYZE {:.1} s\n\
-         - `palmdb migrate` building V2's four indexes CONCURRENTLY, dropping V3's (and applying the later modules' migrations): {:.1} s\n\n",
+         - `palmdb migrate` V2–V12 (building V2's four indexes CONCURRENTLY, dropping V3's, the later migrations): {:.1} s\n\
+         - `palmdb migrate` V13 (three covering indexes rebuilt CONCURRENTLY, swapped in under the old names): {:.1} s\n\n",
         demo.elapsed_ms as f64 / 1000.0,
         demo.tables.iter().map(|t| t.rows).sum::<i64>(),
         vacuum.as_secs_f64(),
         build.as_secs_f64(),
+        build_v13.as_secs_f64(),
     ));
     out.push_str(
         "\"Without\" is V1's indexes only (primary keys, unique constraints, foreign-key indexes, \
-         `lower(email)`); \"with\" adds V2/V3 and V11's daily revenue rollup. Times in milliseconds per call, one prepared \
-         statement per function on one connection, arguments varied per call. Without the indexes \
-         each function gets an {BUDGET}-second budget, so the slow ones have fewer calls.\n\n"
+         `lower(email)`); \"V12\" adds V2/V3's query indexes and V11's daily revenue rollup; \"V13\" \
+         rebuilds three of them as covering indexes. Times in milliseconds per call, one prepared \
+         statement per function on one connection, arguments varied per call; user ids drawn at \
+         random across the whole table, a new user for every call of every phase. Without the \
+         indexes each function gets an {BUDGET}-second budget, so the slow ones have fewer calls. \
+         The last column is V13's p50 divided by the `SELECT 1` floor's.\n\n"
             .replace("{BUDGET}", &BUDGET_WITHOUT.as_secs().to_string())
             .as_str(),
     );
     out.push_str(
-        "| query | rows/call | without p50 | without p99 | calls | with p50 | with p99 | calls |\n",
+        "| query | rows/call | without p50 | without p99 | calls | V12 p50 | V12 p99 | V13 p50 | V13 p99 | calls | V13 p50 ÷ floor |\n",
     );
-    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|\n");
-    for ((case, w), i) in CASES.iter().zip(without).zip(with) {
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    let floor = with[0].p50.as_secs_f64();
+    for (((case, w), b), i) in CASES.iter().zip(without).zip(v12).zip(with) {
         out.push_str(&format!(
-            "| {} | {:.1} | {} | {} | {} | **{}** | **{}** | {} |\n",
+            "| {} | {:.1} | {} | {} | {} | {} | {} | **{}** | **{}** | {} | {:.1}× |\n",
             case.label,
             i.rows,
             ms(w.p50),
             ms(w.p99),
             w.calls,
+            ms(b.p50),
+            ms(b.p99),
             ms(i.p50),
             ms(i.p99),
-            i.calls
+            i.calls,
+            i.p50.as_secs_f64() / floor,
         ));
     }
     out.push_str(NOTES);
     out
 }
 
+/// The 1-, 5- and 15-minute load averages, as /proc/loadavg gives them.
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "unknown".to_string())
+}
+
 const NOTES: &str = "
-Target: p50 ≤ 1 ms and p99 ≤ 5 ms with the indexes, a small multiple of the `SELECT 1` floor.
+Target: p50 ≤ 1 ms and p99 ≤ 5 ms with the indexes, a small multiple of the `SELECT 1` floor;
+`user_stats` and `user_sessions` for an arbitrary user p50 ≤ 3× the floor (issue 16). V13 makes
+`user_stats` two Index Only Scans (the INCLUDE columns hold everything it adds up), so a user
+costs a few index pages instead of one heap page per order and per session. `user_sessions`
+returns each session's `result` (jsonb) and `error_message`, which no B-tree entry can safely
+hold (about 2.7 kB at most), so it reads the heap for the rows it returns, and only those.
 Every call that returns a page or one user's figures touches a bounded number of index
 entries, so its cost does not grow with the table. `revenue_by_day` is different by nature: a
 sum over a range. \"Without\" is its earlier body, which added up every completed order of the

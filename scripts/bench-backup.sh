@@ -7,6 +7,7 @@
 #
 #   bash scripts/bench-backup.sh            # BENCH_USERS=1000000 by default
 #   BENCH_PART=storage bash scripts/bench-backup.sh   # only the object storage part
+#   BENCH_MAJOR=18 BENCH_USERS=100000 bash scripts/bench-backup.sh   # on PostgreSQL 18
 #
 # The object storage part (docs/benchmarks/storage.md) runs in the same way on the same data:
 # backup to the local disk vs to the 3-node Garage cluster of scripts/ensure-garage.sh,
@@ -18,6 +19,14 @@ cd "$(dirname "$0")/.."
 if [ -z "${PALMDB_BENCH_LOCKED:-}" ]; then
     export PALMDB_BENCH_LOCKED=1
     exec flock /tmp/palmdb-bench.lock bash "$0" "$@"
+fi
+
+# BENCH_MAJOR=17 (13..18): against that major's server from scripts/matrix-postgres.sh, with
+# that major's pg_dump / pg_restore first on PATH; results in docs/benchmarks/backup-pg<major>.md.
+if [ -n "${BENCH_MAJOR:-}" ]; then
+    BENCH_ADMIN_URL=$(bash scripts/matrix-postgres.sh "$BENCH_MAJOR")
+    clients=$(bash scripts/matrix-postgres.sh "$BENCH_MAJOR" clients)
+    if [ -n "$clients" ]; then export PATH=$clients:$PATH; fi
 fi
 
 users=${BENCH_USERS:-1000000}
@@ -35,7 +44,7 @@ case $work in
     */palmdb-bench*) ;;
     *) echo "BENCH_WORK_DIR must be a dedicated folder named palmdb-bench*" >&2; exit 1 ;;
 esac
-out=docs/benchmarks/backup.md
+out=docs/benchmarks/backup${BENCH_MAJOR:+-pg$BENCH_MAJOR}.md
 part=${BENCH_PART:-all}
 case $part in all | storage) ;; *) echo "BENCH_PART is all or storage" >&2; exit 1 ;; esac
 
@@ -158,7 +167,12 @@ fi
 # into an empty database from each; docs/benchmarks/storage.md.
 storage_part() {
     bash scripts/ensure-garage.sh
-    local garage_env=${PALMDB_GARAGE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/palmdb/garage}/env
+    local garage_dir=${PALMDB_GARAGE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/palmdb/garage}
+    local garage_env=$garage_dir/env
+    # Shares the cluster as the tests do (tests/common/garage.rs): no fault test stops a node
+    # under the benchmark, and the benchmark waits for one that is running.
+    exec 7>"$garage_dir/faults.lock"
+    flock -s 7
     # shellcheck source=/dev/null
     set -a; . "$garage_env"; set +a
     command -v age-keygen >/dev/null || apt-get install -y -qq -o DPkg::Lock::Timeout=600 age >/dev/null
@@ -250,7 +264,7 @@ fi
 {
     echo "# Backup benchmark"
     echo
-    echo "\`bash scripts/bench-backup.sh\` on $(date -u +%Y-%m-%d): best wall time of $repeat runs each, $(nproc) cores"
+    echo "\`${BENCH_MAJOR:+BENCH_MAJOR=$BENCH_MAJOR BENCH_USERS=$users }bash scripts/bench-backup.sh\` on $(date -u +%Y-%m-%d): best wall time of $repeat runs each, $(nproc) cores"
     echo "shared with other work (load average $load at the start), PostgreSQL"
     echo "$(psql "$DATABASE_URL" -Atc 'SHOW server_version' | cut -d' ' -f1) on the same machine, release build; peak RSS from GNU time."
     echo "Dataset: \`palmdb demo-data --users $users\`: $rows rows in all tables (Palm's and palmdb's),"
@@ -270,5 +284,6 @@ else
     mv "$out.tmp" "$out"
 fi
 cat "$out"
-storage_part
+# The object storage part does not depend on the major: only with the system's server.
+[ -n "${BENCH_MAJOR:-}" ] || storage_part
 rm -rf "$work"

@@ -15,6 +15,15 @@ if [ -z "${PALMDB_BENCH_LOCKED:-}" ]; then
     export PALMDB_BENCH_LOCKED=1
     exec flock /tmp/palmdb-bench.lock bash "$0" "$@"
 fi
+source scripts/bench-lib.sh
+
+# BENCH_MAJOR=17 (13..18): against that major's server from scripts/matrix-postgres.sh, with
+# that major's pg_dump / pg_restore first on PATH; results in docs/benchmarks/restore-pg<major>.md.
+if [ -n "${BENCH_MAJOR:-}" ]; then
+    BENCH_ADMIN_URL=$(bash scripts/matrix-postgres.sh "$BENCH_MAJOR")
+    clients=$(bash scripts/matrix-postgres.sh "$BENCH_MAJOR" clients)
+    if [ -n "$clients" ]; then export PATH=$clients:$PATH; fi
+fi
 
 users=${BENCH_USERS:-1000000}
 source_db=${BENCH_DATABASE:-palmdb_bench_restore_src}
@@ -23,12 +32,10 @@ server=${admin_url%/*}
 # Plaintext, for palmdb and the PostgreSQL tools alike (the server has ssl=on).
 export PGSSLMODE=disable
 work=${BENCH_WORK_DIR:-/tmp/palmdb-bench-restore}
-out=docs/benchmarks/restore.md
+out=docs/benchmarks/restore${BENCH_MAJOR:+-pg$BENCH_MAJOR}.md
 
 bash scripts/ensure-postgres.sh >/dev/null
-if [ ! -x /usr/bin/time ]; then
-    apt-get install -y -qq time >/dev/null
-fi
+bench_ensure_time
 cargo build --release --quiet
 # A copy, so a rebuild during the run cannot swap the binary under it.
 palmdb=$work.palmdb
@@ -88,38 +95,20 @@ measure() {
         exit 1
     fi
     local wall rss cpu
-    wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-            n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.1f", s }' "$work/time.txt")
-    rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$work/time.txt")
-    cpu=$(awk -F': ' '/User time/ { u = $2 } /System time/ { s = $2 } END { printf "%.1f", u + s }' "$work/time.txt")
+    read -r wall cpu rss < <(bench_time_fields "$work/time.txt")
     echo "| $name | $wall | $cpu | $rss |" | tee -a "$results" >&2
 }
 
 # Every target ends with the same tables and rows as the source, or the run is void.
-counts_of() {
-    psql "$server/$1" -Atc "SELECT string_agg(format('%s.%s=%s', schemaname, relname,
-                                   (xpath('/row/n/text()', query_to_xml(format('SELECT count(*) AS n FROM %I.%I', schemaname, relname), false, true, '')))[1]::text),
-                                   ' ' ORDER BY schemaname, relname)
-                            FROM pg_stat_user_tables"
-}
-expected_counts=$(counts_of "$source_db")
+expected_counts=$(bench_counts "$server/$source_db")
 same_counts() {
-    local got
-    got=$(counts_of "$1")
-    if [ "$expected_counts" != "$got" ]; then
-        echo "$1 does not hold the source's rows: $got (expected $expected_counts)" >&2
-        exit 1
-    fi
+    bench_same_counts "$server/$1" "$expected_counts"
 }
 
 # The machine is shared: wait (up to BENCH_WAIT minutes) for the 1-minute load to fall below
 # the number of cores, then run anyway; the load is recorded with the results.
-deadline=$(( $(date +%s) + ${BENCH_WAIT:-20} * 60 ))
-while awk -v n="$(nproc)" '{ exit !($1 >= n) }' /proc/loadavg && [ "$(date +%s)" -lt "$deadline" ]; do
-    echo "load $(cut -d' ' -f1 /proc/loadavg) >= $(nproc) cores: waiting" >&2
-    sleep 30
-done
-load=$(cut -d' ' -f1-3 /proc/loadavg)
+bench_wait_for_quiet "${BENCH_WAIT:-20}"
+load=$(bench_load)
 echo "running (each line: wall s, client CPU s, client peak RSS MB)" >&2
 empty palmdb_bench_restore_palmdb
 measure '`palmdb restore latest` into an empty database (schema from the backup, one transaction)' \
@@ -152,7 +141,7 @@ done
 {
     echo "# Restore benchmark"
     echo
-    echo "\`bash scripts/bench-restore.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores shared with other work"
+    echo "\`${BENCH_MAJOR:+BENCH_MAJOR=$BENCH_MAJOR BENCH_USERS=$users }bash scripts/bench-restore.sh\` on $(date -u +%Y-%m-%d), $(nproc) cores shared with other work"
     echo "(load average $load at the start), PostgreSQL $(psql "$admin_url" -Atc 'SHOW server_version' | cut -d' ' -f1)"
     echo "(shared_buffers $(psql "$admin_url" -Atc 'SHOW shared_buffers'), maintenance_work_mem $(psql "$admin_url" -Atc 'SHOW maintenance_work_mem')),"
     echo "release build, plaintext connections. Dataset: \`palmdb demo-data --users $users\` — $rows rows"

@@ -70,11 +70,29 @@ pub struct Need<'a> {
 }
 
 /// Where to look, in order, after an explicit path: Debian's side-by-side installations
-/// (`/usr/lib/postgresql/<major>/bin`, newest first), then every folder on `PATH`.
+/// (`/usr/lib/postgresql/<major>/bin`, newest first), the client tools that
+/// `scripts/matrix-postgres.sh` caches (`<cache>/clients/<major>/bin`, newest first, in
+/// `$PALMDB_CACHE_DIR`, `/var/cache/palmdb` and `~/.cache/palmdb`), then every folder on `PATH`.
 pub fn candidate_dirs() -> Vec<PathBuf> {
     let mut dirs = versioned_dirs(Path::new("/usr/lib/postgresql"));
+    for cache in cache_dirs() {
+        dirs.extend(versioned_dirs(&cache.join("clients")));
+    }
     if let Some(path) = std::env::var_os("PATH") {
         dirs.extend(std::env::split_paths(&path));
+    }
+    dirs
+}
+
+/// palmdb's caches of PostgreSQL binaries (see `scripts/matrix-postgres.sh`).
+fn cache_dirs() -> Vec<PathBuf> {
+    let mut dirs = Vec::new();
+    if let Some(dir) = std::env::var_os("PALMDB_CACHE_DIR").filter(|d| !d.is_empty()) {
+        dirs.push(PathBuf::from(dir));
+    }
+    dirs.push(PathBuf::from("/var/cache/palmdb"));
+    if let Some(home) = std::env::var_os("HOME").filter(|h| !h.is_empty()) {
+        dirs.push(Path::new(&home).join(".cache/palmdb"));
     }
     dirs
 }
@@ -155,7 +173,7 @@ fn too_old(need: &Need<'_>, found: &[Found]) -> Failure {
             if need.explicit.is_some() {
                 "the given path"
             } else {
-                "/usr/lib/postgresql/*/bin"
+                "/usr/lib/postgresql/*/bin, palmdb's cache"
             }
         )
     } else {

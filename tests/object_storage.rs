@@ -792,19 +792,24 @@ fn serve_reports_every_repository() {
         .expect("serve starts");
     let client = reqwest::blocking::Client::new();
     let get = |path: &str| {
-        client
+        let response = client
             .get(format!("http://{addr}{path}"))
             .bearer_auth(token)
             .send()
-            .unwrap()
-            .text()
-            .unwrap()
+            .unwrap();
+        let code = response.status();
+        let body = response.text().unwrap();
+        (code, body)
     };
-    let status: Value = serde_json::from_str(&get("/backups/status")).unwrap();
+    let json = |path: &str| -> Value {
+        let (code, body) = get(path);
+        serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: {code}: {e}: {body}"))
+    };
+    let status = json("/backups/status");
     let repos = status["repositories"].as_array().unwrap();
     assert_eq!(repos.len(), 2, "{status}");
     assert!(repos.iter().all(|r| r["status"] == "ok"), "{status}");
-    let list: Value = serde_json::from_str(&get("/backups")).unwrap();
+    let list = json("/backups");
     let in_repos: Vec<&str> = list
         .as_array()
         .unwrap()
@@ -820,13 +825,46 @@ fn serve_reports_every_repository() {
         .unwrap()
         .iter()
         .any(|b| b["id"] == id.as_str()));
-    let metrics = get("/metrics");
+    let (_, metrics) = get("/metrics");
     for repo in [local, s3.url.as_str()] {
         assert!(
             metrics
                 .lines()
                 .any(|l| l.starts_with(&format!("palmdb_backup_age_seconds{{repo=\"{repo}\"}} "))),
             "{metrics}"
+        );
+    }
+    // The dashboard's backups page, logged in with the read token: both repositories, and
+    // each backup with the repository it is in.
+    let browser = reqwest::blocking::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let login = browser
+        .post(format!("http://{addr}/login"))
+        .form(&[("token", token)])
+        .send()
+        .unwrap();
+    assert_eq!(login.status().as_u16(), 303);
+    let cookie = login.headers()["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let page = browser
+        .get(format!("http://{addr}/backups"))
+        .header("accept", "text/html")
+        .header("cookie", cookie)
+        .send()
+        .unwrap();
+    assert_eq!(page.status().as_u16(), 200);
+    let page = page.text().unwrap();
+    for repo in [local, s3.url.as_str()] {
+        assert!(
+            page.contains(&format!("<td><code>{repo}</code></td>")),
+            "{page}"
         );
     }
     let _ = child.kill();
@@ -955,6 +993,51 @@ fn one_node_down_mid_backup_still_completes_and_verifies() {
     assert_success(&palmdb(&target, &["restore", id, "--repo", &repo.url]));
     assert_same_data(&source, &target);
     cluster.start_node(3);
+}
+
+#[test]
+fn the_store_going_away_for_seconds_mid_backup_is_retried_and_the_backup_completes() {
+    let mut cluster = garage().exclusive();
+    let repo = S3Repo::new("endpoint-down");
+    let source = big_source("s3_endpoint_down_src", 300_000);
+    let mut child = command(
+        &source,
+        &["backup", "create", "--repo", &repo.url, "--json"],
+    )
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .unwrap();
+    wait_mid_upload(&repo, &mut child, Duration::from_secs(120));
+    // Node 1 is the endpoint palmdb talks to: while it is down every request is refused
+    // (connection refused, then resets and 503s while it rejoins) — transient errors, which
+    // are retried with backoff, not failures.
+    cluster.stop_node(1);
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the backup ended while its store was down: it did not wait for it"
+    );
+    cluster.start_node(1);
+    let out = child.wait_with_output().unwrap();
+    assert_success(&out);
+    assert!(
+        !stderr(&out).contains("palmdb: "),
+        "no error nor warning: {}",
+        stderr(&out)
+    );
+    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let id = summary["id"].as_str().unwrap();
+
+    // Whole: listed, every byte and line checked, restorable to the same data.
+    assert_eq!(list_ids(&source, &repo.url), [id.to_string()]);
+    assert_exit(
+        &palmdb(&source, &["backup", "verify", id, "--repo", &repo.url]),
+        0,
+    );
+    let target = TestDb::new("s3_endpoint_down_dst");
+    assert_success(&palmdb(&target, &["restore", id, "--repo", &repo.url]));
+    assert_same_data(&source, &target);
 }
 
 #[test]

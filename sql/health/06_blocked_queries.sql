@@ -1,6 +1,8 @@
 -- Queries of the current database waiting for a lock, with the sessions that block them.
 -- pg_blocking_pids() is the server's own answer (it understands lock queues and parallel
--- workers); pg_locks.waitstart (PostgreSQL 14+) says since when the wait began.
+-- workers); pg_locks.waitstart (PostgreSQL 14+) says since when the wait began. It is read
+-- through to_jsonb() so that the view also compiles on 13, which lacks the column (the wait
+-- is then counted from the start of the blocked query).
 
 CREATE OR REPLACE VIEW palmdb.blocked_queries AS
 SELECT
@@ -20,7 +22,7 @@ CROSS JOIN LATERAL unnest(pg_blocking_pids(blocked.pid)) AS blocking(pid)
 JOIN pg_stat_activity AS blocker
     ON blocker.pid = blocking.pid
 LEFT JOIN LATERAL (
-    SELECT min(l.waitstart) AS since
+    SELECT min((to_jsonb(l) ->> 'waitstart')::timestamptz) AS since
     FROM pg_locks AS l
     WHERE l.pid = blocked.pid
         AND NOT l.granted

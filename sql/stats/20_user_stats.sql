@@ -1,7 +1,9 @@
 -- One user's order and analysis figures in one row; no row for an unknown user. Counts and
 -- revenue are zeros, never NULL, for a user without orders or sessions; the activity times
 -- are NULL when there was no activity at all.
--- Served by preorders_user_id_idx and palm_analysis_sessions_user_created_idx (user_id first).
+-- Served by Index Only Scans of preorders_user_id_idx and
+-- palm_analysis_sessions_user_created_idx (user_id first, V13 INCLUDEs every column read here),
+-- so a user picked at random costs a few index pages, not one heap page per order or session.
 -- revenue_cents adds completed orders' stripe_amount, in each order's own currency.
 -- The body names Palm's tables, which a database migrated with other migrations (tests,
 -- --migrations-dir) may lack; like pg_restore, create the function without resolving them.

@@ -51,6 +51,8 @@ pub struct AppliedRow {
 pub struct TimedClient<'c> {
     client: &'c mut Client,
     set_local: String,
+    /// The server's major version: what the SQL is adapted to (see [`super::compat`]).
+    server_major: u32,
 }
 
 impl<'c> TimedClient<'c> {
@@ -58,7 +60,14 @@ impl<'c> TimedClient<'c> {
         TimedClient {
             client,
             set_local: timeouts.set_sql(true),
+            server_major: u32::MAX,
         }
+    }
+
+    /// Adapts what it runs to a server of `major` (refinery still records the file's checksum).
+    pub fn for_server(mut self, major: u32) -> Self {
+        self.server_major = major;
+        self
     }
 }
 
@@ -73,7 +82,9 @@ impl AsyncTransaction for TimedClient<'_> {
         transaction.batch_execute(&self.set_local).await?;
         let mut count = 0;
         for query in queries {
-            transaction.batch_execute(query).await?;
+            transaction
+                .batch_execute(&super::compat::adapt(query, self.server_major))
+                .await?;
             count += 1;
         }
         transaction.commit().await?;

@@ -5,6 +5,7 @@
 //! no-transaction files statement by statement) → changed sql/ objects → INVALID index repair
 //! → unlock.
 
+pub mod compat;
 pub mod history;
 pub mod lock;
 pub mod no_transaction;
@@ -86,12 +87,35 @@ async fn apply_everything(
     stop_at(&mut plan, target_version)?;
     let all_files = options.source.versioned()?;
     let mut did_something = false;
+    let major = compat::server_major(client).await?;
+    let skipped: usize = plan
+        .pending
+        .iter()
+        .map(|f| compat::skipped_count(&f.sql, major))
+        .chain(
+            // The plan holds the objects already adapted: count on the files themselves.
+            options
+                .source
+                .objects()?
+                .iter()
+                .filter(|o| plan.changed_objects.iter().any(|c| c.path == o.path))
+                .map(|o| compat::skipped_count(&o.sql, major)),
+        )
+        .sum();
+    if skipped > 0 {
+        writeln!(
+            out,
+            "note: PostgreSQL {major} has no role pg_read_all_data (it came in {}): \
+             {skipped} GRANT ... TO pg_read_all_data skipped; grant read-only roles by hand",
+            compat::READ_ALL_DATA_SINCE
+        )?;
+    }
 
     for file in &plan.pending {
         let started = Instant::now();
         let mut attempt = 1;
         let notes = loop {
-            match apply_versioned(client, file, &all_files, options).await {
+            match apply_versioned(client, file, &all_files, options, major).await {
                 Err(e) if retry_after_lock_timeout(&e, &mut attempt).await => continue,
                 other => break other?,
             }
@@ -115,7 +139,7 @@ async fn apply_everything(
     for object in &plan.changed_objects {
         let mut attempt = 1;
         loop {
-            match repeatable::apply(client, object, options.timeouts).await {
+            match repeatable::apply(client, object, options.timeouts, major).await {
                 Err(e) if retry_after_lock_timeout(&e, &mut attempt).await => continue,
                 other => break other?,
             }
@@ -154,9 +178,10 @@ async fn apply_versioned(
     file: &VersionedFile,
     all_files: &[VersionedFile],
     options: &MigrateOptions,
+    server_major: u32,
 ) -> Result<Vec<String>> {
     if file.no_transaction {
-        return no_transaction::run_file(client, file, options.timeouts).await;
+        return no_transaction::run_file(client, file, options.timeouts, server_major).await;
     }
     let migrations = all_files
         .iter()
@@ -166,7 +191,7 @@ async fn apply_versioned(
         .set_target(Target::Version(file.version))
         .set_abort_divergent(true)
         .set_abort_missing(true);
-    let mut timed = TimedClient::new(client, options.timeouts);
+    let mut timed = TimedClient::new(client, options.timeouts).for_server(server_major);
     runner
         .run_async(&mut timed)
         .await
@@ -317,6 +342,7 @@ async fn dry_run(
         settings.database()
     )?;
     let set_local = options.timeouts.set_sql(true);
+    let major = compat::server_major(client).await?;
     for file in &plan.pending {
         if file.no_transaction {
             writeln!(
@@ -325,7 +351,7 @@ async fn dry_run(
                 file.file_name
             )?;
             writeln!(out, "{};", options.timeouts.set_sql(false))?;
-            for statement in statements::split(&file.sql) {
+            for statement in statements::split(&compat::adapt(&file.sql, major)) {
                 writeln!(out, "{};", statement.text)?;
             }
         } else {
@@ -333,7 +359,7 @@ async fn dry_run(
             writeln!(
                 out,
                 "BEGIN;\n{set_local};\n{}\nCOMMIT;",
-                file.sql.trim_end()
+                compat::adapt(&file.sql, major).trim_end()
             )?;
         }
     }
@@ -342,7 +368,7 @@ async fn dry_run(
         writeln!(
             out,
             "BEGIN;\n{set_local};\n{}\nCOMMIT;",
-            object.sql.trim_end()
+            compat::adapt(&object.sql, major).trim_end()
         )?;
     }
     for index in &invalid {

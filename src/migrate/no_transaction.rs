@@ -27,10 +27,11 @@ pub async fn run_file(
     client: &Client,
     file: &VersionedFile,
     timeouts: Timeouts,
+    server_major: u32,
 ) -> Result<Vec<String>> {
     let mut notes = Vec::new();
     client.batch_execute(&timeouts.set_sql(false)).await?;
-    let outcome = run_statements(client, file, &mut notes).await;
+    let outcome = run_statements(client, file, server_major, &mut notes).await;
     client
         .batch_execute("RESET lock_timeout; RESET statement_timeout")
         .await?;
@@ -42,9 +43,10 @@ pub async fn run_file(
 async fn run_statements(
     client: &Client,
     file: &VersionedFile,
+    server_major: u32,
     notes: &mut Vec<String>,
 ) -> Result<()> {
-    for statement in statements::split(&file.sql) {
+    for statement in statements::split(&super::compat::adapt(&file.sql, server_major)) {
         let built_index = concurrently_created_index(&statement.text);
         if let Some(index) = &built_index {
             if let Some(invalid) = definition::list(client, Some(index)).await?.pop() {

@@ -65,7 +65,15 @@ pub async fn build(client: &Client, source: &Source) -> Result<Plan> {
     let files = source.versioned()?;
     let applied_rows = history::read_applied(client).await?;
     let (drift, pending) = compare(&files, &applied_rows)?;
-    let objects = source.objects()?;
+    // On a server that lacks something the files use, the ledger records the SHA-256 of the
+    // text actually applied (see compat): restored into a newer major, the objects are then
+    // seen as changed and applied again, in full.
+    let major = super::compat::server_major(client).await?;
+    let objects = source
+        .objects()?
+        .into_iter()
+        .map(|object| object.adapted_to(major))
+        .collect();
     let changed_objects = super::repeatable::changed(client, objects).await?;
     Ok(Plan {
         applied: applied_rows

@@ -54,11 +54,16 @@ pub async fn changed(client: &Client, objects: Vec<ObjectFile>) -> Result<Vec<Ob
 }
 
 /// Applies one object file and records it, in one transaction.
-pub async fn apply(client: &mut Client, object: &ObjectFile, timeouts: Timeouts) -> Result<()> {
+pub async fn apply(
+    client: &mut Client,
+    object: &ObjectFile,
+    timeouts: Timeouts,
+    server_major: u32,
+) -> Result<()> {
     let transaction = client.transaction().await?;
     transaction.batch_execute(&timeouts.set_sql(true)).await?;
     transaction
-        .batch_execute(&object.sql)
+        .batch_execute(&super::compat::adapt(&object.sql, server_major))
         .await
         .map_err(|e| super::locate_error(&e, &format!("sql/{}", object.path), &object.sql))?;
     transaction

@@ -50,6 +50,21 @@ pub struct ObjectFile {
     pub sha256: String,
 }
 
+impl ObjectFile {
+    /// The file as it runs on a server of `major` (see [`super::compat`]), with the SHA-256
+    /// of that text.
+    pub fn adapted_to(self, major: u32) -> ObjectFile {
+        match super::compat::adapt(&self.sql, major) {
+            std::borrow::Cow::Borrowed(_) => self,
+            std::borrow::Cow::Owned(sql) => ObjectFile {
+                sha256: hex::encode(Sha256::digest(sql.as_bytes())),
+                path: self.path,
+                sql,
+            },
+        }
+    }
+}
+
 /// Where migrations and sql/ objects come from.
 #[derive(Debug, Clone, Default)]
 pub struct Source {

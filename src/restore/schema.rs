@@ -284,6 +284,13 @@ fn remember(settings: &mut Vec<String>, name: &str) {
     }
 }
 
+/// Settings a newer pg_restore sets in its preamble (to their neutral value) that an older
+/// server does not have: skipped there, as pg_restore itself does when it connects to one.
+/// `transaction_timeout` came in PostgreSQL 17; pg_dump 17+ sets it to 0 in every script, so
+/// a schema captured by a newer pg_dump (the newest installed dumps older servers) would
+/// otherwise not restore into 13..16.
+const OPTIONAL_SETTINGS: &[&str] = &["transaction_timeout"];
+
 /// Which part of the stored schema is being run, for messages.
 #[derive(Debug, Clone, Copy)]
 pub enum Part {
@@ -301,13 +308,35 @@ pub async fn apply(
     settings: &[String],
     part: Part,
 ) -> Result<()> {
+    let mut missing = Vec::new();
+    for name in OPTIONAL_SETTINGS {
+        let known: bool = transaction
+            .query_one("SELECT current_setting($1, true) IS NOT NULL", &[name])
+            .await?
+            .get(0);
+        if !known {
+            missing.push(*name);
+        }
+    }
+    let unknown_here = |sql: &str| {
+        missing.iter().any(|name| {
+            sql.strip_prefix("SET LOCAL ")
+                .is_some_and(|rest| rest.trim_start().starts_with(name))
+        })
+    };
     for statement in statements {
+        if unknown_here(&statement.sql) {
+            continue;
+        }
         transaction
             .batch_execute(&statement.sql)
             .await
             .map_err(|e| schema_failure(statement, part, &e))?;
     }
     for name in settings {
+        if missing.contains(&name.as_str()) {
+            continue;
+        }
         transaction
             .batch_execute(&format!(
                 "SET LOCAL {} TO DEFAULT",

@@ -57,11 +57,18 @@ pub async fn connect(url: &str) -> Client {
 pub struct TestDb {
     pub name: String,
     pub url: String,
+    /// The server's admin URL, which created the database and drops it.
+    pub admin: String,
 }
 
 impl TestDb {
     /// A new, empty database named after the test.
     pub fn new(tag: &str) -> TestDb {
+        TestDb::new_on(&admin_url(), tag)
+    }
+
+    /// A new, empty database on the server `admin` (an admin URL, e.g. another major's).
+    pub fn new_on(admin: &str, tag: &str) -> TestDb {
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let mut name = format!(
             "palmdb_t_{}_{}_{}",
@@ -72,16 +79,20 @@ impl TestDb {
         );
         name.truncate(63);
         let create = format!("CREATE DATABASE \"{name}\"");
+        let admin_owned = admin.to_string();
         block_on(async move {
-            let admin = connect(&admin_url()).await;
+            let admin = connect(&admin_owned).await;
             admin
                 .batch_execute(&create)
                 .await
                 .expect("create test database");
         });
+        let mut url = url::Url::parse(admin).expect("admin URL must be a postgres:// URL");
+        url.set_path(&format!("/{name}"));
         TestDb {
-            url: url_for(&name),
+            url: url.to_string(),
             name,
+            admin: admin.to_string(),
         }
     }
 
@@ -142,8 +153,9 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let drop_sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
+        let admin_url = self.admin.clone();
         block_on(async move {
-            let admin = connect(&admin_url()).await;
+            let admin = connect(&admin_url).await;
             if let Err(e) = admin.batch_execute(&drop_sql).await {
                 eprintln!("could not drop test database: {e}");
             }
