@@ -20,6 +20,12 @@ pub struct Cli {
     #[arg(long, env = "DATABASE_URL", global = true, hide_env_values = true)]
     pub database_url: Option<String>,
 
+    /// A direct (or session-pooling) URL for the commands that need one server session from
+    /// start to end: migrate, backup create, backup verify, restore. Give it when
+    /// --database-url goes through a pooler in transaction mode (PgBouncer, Supavisor on 6543).
+    #[arg(long, env = "DIRECT_URL", global = true, hide_env_values = true)]
+    pub direct_url: Option<String>,
+
     /// No progress bars, even on a terminal.
     #[arg(long, global = true)]
     pub quiet: bool,
@@ -250,6 +256,17 @@ pub struct HealthArgs {
     /// dead_ratio_warning=0.1; names and defaults: SELECT * FROM palmdb.health_threshold_parameters.
     #[arg(long = "threshold", value_name = "NAME=VALUE", value_parser = crate::health::thresholds::Threshold::parse)]
     pub thresholds: Vec<crate::health::thresholds::Threshold>,
+
+    /// Also check PgBouncer's pools for this database from its admin console
+    /// (postgres://USER@HOST:6432/pgbouncer, USER in admin_users or stats_users): clients
+    /// waiting, longest wait, server connections in use vs the pool size.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PALMDB_PGBOUNCER_URL",
+        hide_env_values = true
+    )]
+    pub pgbouncer_url: Option<String>,
 
     /// Also store a snapshot of every table's size and rows in palmdb.health_snapshots
     /// (read back with palmdb.table_growth_per_day).
@@ -509,6 +526,12 @@ pub struct VerifyArgs {
     #[arg(long)]
     pub restore_test: bool,
 
+    /// With --restore-test: use this existing database instead of creating one (for a role
+    /// without CREATEDB): everything the role owns in it is dropped before and after the
+    /// test, and the database is left. Never the database --database-url names.
+    #[arg(long, value_name = "NAME", requires = "restore_test")]
+    pub scratch_database: Option<String>,
+
     /// The age key file of an encrypted backup: every line is then checked (without it, only
     /// the stored files' SHA-256), and the restore test can run.
     #[arg(long, value_name = "FILE", env = "PALMDB_AGE_IDENTITY")]
@@ -662,4 +685,14 @@ pub struct ServeArgs {
     /// How long health and backup results are reused before being computed again.
     #[arg(long, default_value = "1s", value_parser = crate::duration::parse)]
     pub cache_ttl: Duration,
+
+    /// Add PgBouncer's pool checks for this database (from its admin console,
+    /// postgres://USER@HOST:6432/pgbouncer) to /health and /metrics.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "PALMDB_PGBOUNCER_URL",
+        hide_env_values = true
+    )]
+    pub pgbouncer_url: Option<String>,
 }

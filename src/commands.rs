@@ -29,11 +29,17 @@ pub fn is_checking(cli: &Cli) -> bool {
 
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = connect::settings(cli.database_url.as_deref())?;
+    // Commands that need one server session from start to end use --direct-url when given
+    // (the database URL may go through a transaction pooler).
+    let session = match cli.direct_url.as_deref() {
+        Some(url) if !url.trim().is_empty() => connect::settings(Some(url))?,
+        _ => settings.clone(),
+    };
     match cli.command {
-        Command::Migrate(args) => migrate_command(&settings, args).await,
-        Command::Backup(args) => backup_command(&settings, args, cli.quiet).await,
+        Command::Migrate(args) => migrate_command(&session, args).await,
+        Command::Backup(args) => backup_command(&session, args, cli.quiet).await,
         Command::DemoData(args) => demo_data_command(&settings, args, cli.quiet).await,
-        Command::Restore(args) => restore_command(&settings, args, cli.quiet).await,
+        Command::Restore(args) => restore_command(&session, args, cli.quiet).await,
         Command::Stats(args) => stats_command(&settings, args).await,
         Command::Health(args) => health_command(&settings, args).await,
         Command::Maintain(args) => maintain_command(&settings, args).await,
@@ -62,6 +68,12 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
             Ok(report.exit_code())
         }
         None => {
+            settings
+                .require_session(
+                    "migrate",
+                    "its lock (one migrate at a time) must stay with one server session",
+                )
+                .await?;
             let options = MigrateOptions {
                 source: source(&args.source),
                 dry_run: args.dry_run,
@@ -114,6 +126,9 @@ async fn stats_command(settings: &ConnectSettings, args: StatsArgs) -> Result<Ex
         .with_application_name("palmdb stats")
         .connect()
         .await?;
+    // One read-only transaction: through a pooler in transaction mode (PgBouncer) every
+    // statement, with its prepare and close, then runs on the one server it pins.
+    client.batch_execute("BEGIN READ ONLY").await?;
     match args.what {
         StatsCommand::User(user_args) => {
             let key = crate::stats::UserKey::parse(&user_args.user)?;
@@ -138,6 +153,7 @@ async fn stats_command(settings: &ConnectSettings, args: StatsArgs) -> Result<Ex
             }
         }
     }
+    client.batch_execute("COMMIT").await?;
     Ok(ExitCode::Ok)
 }
 
@@ -159,11 +175,61 @@ async fn health_command(settings: &ConnectSettings, args: HealthArgs) -> Result<
             println!("recorded a snapshot of {recorded} table(s) in palmdb.health_snapshots\n");
         }
     }
-    let options = HealthOptions {
-        checks: args.checks,
-        thresholds: args.thresholds,
+    // PgBouncer's checks and thresholds are judged here, the others by SQL.
+    let pool = crate::health::pgbouncer::PREFIX;
+    let (pool_checks, checks): (Vec<String>, Vec<String>) =
+        args.checks.into_iter().partition(|c| c.starts_with(pool));
+    let (pool_thresholds, thresholds): (Vec<_>, Vec<_>) = args
+        .thresholds
+        .into_iter()
+        .partition(|t| t.name.starts_with(pool));
+    let console = match args.pgbouncer_url.as_deref() {
+        Some(url) => Some(connect::settings(Some(url))?),
+        None if !pool_checks.is_empty() || !pool_thresholds.is_empty() => {
+            return Err(crate::error::Failure::usage(
+                "the pgbouncer_* checks and thresholds need --pgbouncer-url",
+            )
+            .with_hint(
+                "--pgbouncer-url postgres://USER@HOST:6432/pgbouncer (PgBouncer's admin console)",
+            )
+            .into())
+        }
+        None => None,
     };
-    let report = health::collect(&client, &options).await?;
+    let pool_thresholds =
+        crate::health::pgbouncer::PoolThresholds::with_overrides(&pool_thresholds)?;
+    if let Some(unknown) = pool_checks
+        .iter()
+        .find(|c| !crate::health::pgbouncer::CHECKS.contains(&c.as_str()))
+    {
+        return Err(
+            crate::error::Failure::usage(format!("unknown check \"{unknown}\""))
+                .with_hint(format!(
+                    "PgBouncer checks: {}",
+                    crate::health::pgbouncer::CHECKS.join(", ")
+                ))
+                .into(),
+        );
+    }
+    let only_pool = !pool_checks.is_empty() && checks.is_empty();
+    let options = HealthOptions { checks, thresholds };
+    let mut report = if only_pool {
+        health::HealthReport::new(Vec::new())
+    } else {
+        health::collect(&client, &options).await?
+    };
+    if let Some(console) = &console {
+        let mut pool = crate::health::pgbouncer::checks(
+            console,
+            settings.database(),
+            &pool_thresholds,
+            &pool_checks,
+        )
+        .await?;
+        let mut all = std::mem::take(&mut report.checks);
+        all.append(&mut pool);
+        report = health::HealthReport::new(all);
+    }
     match format {
         HealthFormat::Table => print!("{}", health::table::render(&report)),
         HealthFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
@@ -191,7 +257,7 @@ async fn maintain_command(settings: &ConnectSettings, args: MaintainArgs) -> Res
 }
 
 async fn backup_command(
-    settings: &ConnectSettings,
+    session: &ConnectSettings,
     args: BackupArgs,
     quiet: bool,
 ) -> Result<ExitCode> {
@@ -220,9 +286,15 @@ async fn backup_command(
                 pg_dump: a.pg_dump,
                 quiet,
             };
+            session
+                .require_session(
+                    "backup create",
+                    "its snapshot (shared with its workers and pg_dump) needs one server session",
+                )
+                .await?;
             // Ctrl-C or SIGTERM drops the backup in progress, which deletes what it wrote.
             let summary = tokio::select! {
-                result = create::create(settings, &options) => result?,
+                result = create::create(session, &options) => result?,
                 signal = interrupted() => return Err(signal),
             };
             for warning in &summary.warnings {
@@ -274,7 +346,7 @@ async fn backup_command(
             }
             Ok(ExitCode::Ok)
         }
-        BackupAction::Verify(a) => verify_command(settings, a, quiet).await,
+        BackupAction::Verify(a) => verify_command(session, a, quiet).await,
         BackupAction::Copy(a) => {
             let from = crate::archive::repository::Repository::open(&a.from)?;
             let to = crate::archive::repository::Repository::open(&a.to)?;
@@ -338,6 +410,7 @@ async fn verify_command(
         repo: crate::backup::repository(args.dir.repo.as_deref(), args.dir.dir.as_deref())?,
         identities: identities(args.identity.as_deref())?,
         restore_test: args.restore_test,
+        scratch_database: args.scratch_database,
         progress: !quiet && !args.json,
         pg_restore: args.pg_restore,
     };
@@ -400,7 +473,10 @@ async fn queries_command(settings: &ConnectSettings, args: QueriesArgs) -> Resul
         .with_application_name("palmdb queries")
         .connect()
         .await?;
+    // One transaction, so it works through a pooler in transaction mode (as stats does).
+    client.batch_execute("BEGIN READ ONLY").await?;
     let top = crate::insights::queries::top_queries(&client, args.by, args.limit).await?;
+    client.batch_execute("COMMIT").await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&top)?);
     } else {
@@ -471,6 +547,11 @@ async fn serve_command(settings: &ConnectSettings, args: ServeArgs) -> Result<Ex
         db_timeout: args.db_timeout,
         request_timeout: args.request_timeout,
         cache_ttl: args.cache_ttl,
+        pgbouncer: args
+            .pgbouncer_url
+            .as_deref()
+            .map(|url| connect::settings(Some(url)))
+            .transpose()?,
     };
     crate::serve::serve(settings, options).await?;
     Ok(ExitCode::Ok)

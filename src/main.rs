@@ -67,15 +67,20 @@ fn main() {
 /// `--database-url postgres://user:secret@...` puts the password where every local user can
 /// read it; `DATABASE_URL` in the environment does not (only the user and root read it).
 fn warn_about_a_password_on_the_command_line(cli: &Cli, matches: &clap::ArgMatches) {
-    if matches.value_source("database_url") != Some(ValueSource::CommandLine) {
-        return;
-    }
-    if let Some(warning) = cli
-        .database_url
-        .as_deref()
-        .and_then(palmdb::connect::password_warning)
-    {
-        eprintln!("palmdb: warning: {warning}");
+    for (id, value) in [
+        ("database_url", cli.database_url.as_deref()),
+        ("direct_url", cli.direct_url.as_deref()),
+    ] {
+        if matches.value_source(id) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        if let Some(warning) = value.and_then(palmdb::connect::password_warning) {
+            let flag = format!("--{}", id.replace('_', "-"));
+            eprintln!(
+                "palmdb: warning: {}",
+                warning.replace("--database-url", &flag)
+            );
+        }
     }
 }
 

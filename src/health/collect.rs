@@ -24,33 +24,38 @@ pub struct HealthOptions {
 pub async fn collect(client: &Client, options: &HealthOptions) -> Result<HealthReport> {
     let overrides = thresholds::overrides_json(&options.thresholds);
     let only: Option<Vec<String>> = (!options.checks.is_empty()).then(|| options.checks.clone());
-    let rows = guard::guarded(client, async |client| {
-        client
+    // The rows are read inside the guard's transaction: a row keeps its prepared statement
+    // alive, and the statement's Close must reach the server the transaction pinned (through
+    // PgBouncer in transaction mode, a later one may go to another server and leave the
+    // statement behind on this one).
+    let checks = guard::guarded(client, async |client| {
+        let rows = client
             .query(
                 "SELECT name, status, value, threshold, detail, remedy, warning_level, critical_level
                  FROM palmdb.checks($1::jsonb, $2::text[])",
                 &[&overrides, &only],
             )
             .await
-            .map_err(|e| explain(e, &options.checks))
+            .map_err(|e| explain(e, &options.checks))?;
+        let mut checks = Vec::with_capacity(rows.len());
+        for row in rows {
+            let status: String = row.get("status");
+            checks.push(Check {
+                name: row.get("name"),
+                status: Status::parse(&status).with_context(|| {
+                    format!("palmdb.checks() returned the unknown status \"{status}\"")
+                })?,
+                value: row.get("value"),
+                threshold: row.get("threshold"),
+                detail: row.get("detail"),
+                remedy: row.get("remedy"),
+                warning_level: row.get("warning_level"),
+                critical_level: row.get("critical_level"),
+            });
+        }
+        Ok(checks)
     })
     .await?;
-    let mut checks = Vec::with_capacity(rows.len());
-    for row in rows {
-        let status: String = row.get("status");
-        checks.push(Check {
-            name: row.get("name"),
-            status: Status::parse(&status).with_context(|| {
-                format!("palmdb.checks() returned the unknown status \"{status}\"")
-            })?,
-            value: row.get("value"),
-            threshold: row.get("threshold"),
-            detail: row.get("detail"),
-            remedy: row.get("remedy"),
-            warning_level: row.get("warning_level"),
-            critical_level: row.get("critical_level"),
-        });
-    }
     Ok(HealthReport::new(checks))
 }
 

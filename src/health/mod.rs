@@ -9,6 +9,7 @@ pub mod collect;
 pub mod guard;
 pub mod invalid_indexes;
 pub mod nagios;
+pub mod pgbouncer;
 pub mod prometheus;
 pub mod record;
 pub mod report;

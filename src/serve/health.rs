@@ -28,6 +28,8 @@ pub struct HealthSnapshot {
     /// The report in Prometheus text format; `None` when the database could not be read.
     pub prometheus: Option<String>,
     pub collect_seconds: f64,
+    /// With `--pgbouncer-url`: whether PgBouncer's admin console answered.
+    pub pgbouncer_up: Option<bool>,
 }
 
 pub async fn get_health(State(state): State<Arc<AppState>>) -> Response {
@@ -48,6 +50,31 @@ async fn collect(state: &AppState) -> HealthSnapshot {
         .pool
         .with_client(async |client| health::collect(client, &options).await)
         .await;
+    let (outcome, pgbouncer_up) = match (outcome, &state.pgbouncer) {
+        (Ok(report), Some((console, database))) => {
+            let pools = tokio::time::timeout(
+                state.pool.timeout(),
+                health::pgbouncer::checks(console, database, &Default::default(), &[]),
+            )
+            .await
+            .unwrap_or_else(|_| Err(anyhow::anyhow!("no answer from PgBouncer in time")));
+            match pools {
+                Ok(mut pools) => {
+                    let mut checks = report.checks;
+                    checks.append(&mut pools);
+                    (Ok(health::HealthReport::new(checks)), Some(true))
+                }
+                Err(err) => {
+                    let detail = one_line(&err);
+                    state
+                        .warnings
+                        .warn("pgbouncer", || format!("pgbouncer: {detail}"));
+                    (Ok(report), Some(false))
+                }
+            }
+        }
+        (outcome, console) => (outcome, console.as_ref().map(|_| false)),
+    };
     let collect_seconds = started.elapsed().as_secs_f64();
     match outcome {
         Ok(report) => HealthSnapshot {
@@ -58,6 +85,7 @@ async fn collect(state: &AppState) -> HealthSnapshot {
             body: json_body(&report),
             prometheus: Some(report.to_prometheus()),
             collect_seconds,
+            pgbouncer_up,
         },
         Err(err) => {
             let detail = one_line(&err);
@@ -72,6 +100,7 @@ async fn collect(state: &AppState) -> HealthSnapshot {
                 body: json_body(&body),
                 prometheus: None,
                 collect_seconds,
+                pgbouncer_up,
             }
         }
     }

@@ -42,6 +42,14 @@ pub async fn get_metrics(State(state): State<Arc<AppState>>) -> Response {
             text.push('\n');
         }
     }
+    if let Some(up) = health.pgbouncer_up {
+        gauge(
+            &mut text,
+            "palmdb_pgbouncer_up",
+            "1 when PgBouncer's admin console (--pgbouncer-url) answered the last health collection.",
+            if up { 1.0 } else { 0.0 },
+        );
+    }
     gauge(
         &mut text,
         "palmdb_health_collect_duration_seconds",

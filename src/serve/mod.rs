@@ -62,6 +62,8 @@ pub struct ServeOptions {
     pub db_timeout: Duration,
     pub request_timeout: Duration,
     pub cache_ttl: Duration,
+    /// `--pgbouncer-url`: add PgBouncer's pool checks to /health and /metrics.
+    pub pgbouncer: Option<ConnectSettings>,
 }
 
 pub async fn serve(settings: &ConnectSettings, options: ServeOptions) -> Result<()> {
@@ -92,6 +94,10 @@ pub async fn serve(settings: &ConnectSettings, options: ServeOptions) -> Result<
         health_collections: AtomicU64::new(0),
         warnings: warnings.clone(),
         dashboard: dashboard::DashboardState::new(options.tls.is_some()),
+        pgbouncer: options
+            .pgbouncer
+            .clone()
+            .map(|console| (console, settings.database().to_string())),
     });
     let app = router::build(state.clone(), options.request_timeout);
     let listener = bind(options.listen).await?;

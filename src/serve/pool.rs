@@ -3,8 +3,9 @@
 //! However many HTTP clients come, the database sees at most `size` sessions from
 //! `palmdb serve` (application_name `palmdb serve`). Every use of a connection — waiting for
 //! it, opening it, and the queries — fits in one deadline, so a database that is down or stuck
-//! turns into a quick error instead of a hanging request. The same limit is set as the
-//! sessions' `statement_timeout`, so a query we gave up on does not run on in the server.
+//! turns into a quick error instead of a hanging request. A query we gave up on is cancelled,
+//! so it does not run on in the server. No session settings are made (no startup `options`,
+//! no `SET`): the pool works through PgBouncer in transaction mode.
 
 use std::time::Duration;
 
@@ -38,6 +39,7 @@ pub struct DbPool {
     pool: Pool,
     target: String,
     timeout: Duration,
+    cancel_tls: postgres_native_tls::MakeTlsConnector,
 }
 
 /// Pool occupancy, for `/metrics`.
@@ -53,15 +55,10 @@ impl DbPool {
     /// `/livez` answers) even while the database is down.
     pub fn open(settings: &ConnectSettings, size: usize, timeout: Duration) -> Result<DbPool> {
         let settings = settings.with_application_name("palmdb serve");
-        let (mut config, tls) = settings.driver_parts()?;
-        // Like `palmdb health`: a monitor answers rather than queue behind a lock.
-        let ms = timeout.as_millis().max(1);
-        let bound = format!("-c statement_timeout={ms} -c lock_timeout={ms}");
-        let options = match config.get_options() {
-            Some(existing) if !existing.trim().is_empty() => format!("{existing} {bound}"),
-            _ => bound,
-        };
-        config.options(&options);
+        let (config, tls) = settings.driver_parts()?;
+        // No `-c statement_timeout=...` startup options: PgBouncer refuses them. A query past
+        // the deadline is cancelled instead (see `with_client`), through a pooler too.
+        let cancel_tls = tls.clone();
         let manager = Manager::from_config(
             config,
             tls,
@@ -83,6 +80,7 @@ impl DbPool {
             pool,
             target: settings.describe(),
             timeout,
+            cancel_tls,
         })
     }
 
@@ -99,6 +97,13 @@ impl DbPool {
         match timeout_at(deadline, work(&client)).await {
             Ok(result) => result,
             Err(_) => {
+                // Ask the server to stop the abandoned query (so it does not run on), then
+                // close the connection rather than return it: it may still be busy.
+                let token = client.cancel_token();
+                let tls = self.cancel_tls.clone();
+                tokio::spawn(async move {
+                    let _ = token.cancel_query(tls).await;
+                });
                 drop(Object::take(client));
                 Err(self.too_slow())
             }
@@ -113,6 +118,11 @@ impl DbPool {
             idle: status.available,
             waiting: status.waiting,
         }
+    }
+
+    /// `--db-timeout`: the deadline of one use of the database.
+    pub fn timeout(&self) -> std::time::Duration {
+        self.timeout
     }
 
     pub fn describe(&self) -> &str {

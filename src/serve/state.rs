@@ -30,6 +30,8 @@ pub struct AppState {
     pub health_collections: AtomicU64,
     /// Warnings a client or a failing database can repeat, rate-limited.
     pub warnings: Arc<Warnings>,
+    /// `--pgbouncer-url`: PgBouncer's admin console, and the database whose pools are judged.
+    pub pgbouncer: Option<(crate::connect::ConnectSettings, String)>,
     /// The dashboard's sessions and cached advice.
     pub dashboard: super::dashboard::DashboardState,
 }

@@ -32,6 +32,9 @@ pub struct VerifyOptions {
     pub backup: String,
     pub repo: Repository,
     pub restore_test: bool,
+    /// `--scratch-database NAME`: an existing database for the restore test, emptied before
+    /// and after, instead of one created and dropped.
+    pub scratch_database: Option<String>,
     /// Progress bars on a terminal (restore test only).
     pub progress: bool,
     /// `--pg-restore PATH` for the restore test.
@@ -62,6 +65,7 @@ pub async fn verify(settings: &ConnectSettings, options: &VerifyOptions) -> Resu
                 &manifest,
                 options.progress,
                 options.pg_restore.clone(),
+                options.scratch_database.as_deref(),
             )
             .await?;
             report.restore_test = Some(test);

@@ -89,7 +89,11 @@ pub async fn run(
     manifest: &Manifest,
     progress: bool,
     pg_restore: Option<std::path::PathBuf>,
+    scratch_database: Option<&str>,
 ) -> Result<RestoreTestReport> {
+    if let Some(name) = scratch_database {
+        return run_in_existing(settings, name, files, manifest, progress, pg_restore).await;
+    }
     let scratch = scratch_name(&manifest.id);
     let admin = settings
         .with_application_name("palmdb backup verify")
@@ -103,7 +107,15 @@ pub async fn run(
                 "cannot create the scratch database {scratch} for the restore test: {}",
                 crate::error::describe_pg_error(&e)
             ))
-            .with_hint("the restore test needs a role with CREATEDB (ALTER ROLE ... CREATEDB)")
+            .with_hint(
+                if e.code() == Some(&tokio_postgres::error::SqlState::INSUFFICIENT_PRIVILEGE) {
+                    "the role may not create databases: name an existing one the test may empty \
+                 with --scratch-database NAME (or ALTER ROLE ... CREATEDB)"
+                } else {
+                    "the restore test needs a role with CREATEDB (ALTER ROLE ... CREATEDB), or \
+                 --scratch-database NAME"
+                },
+            )
         })?;
     let outcome = test_in(
         settings.with_database(&scratch),
@@ -125,6 +137,137 @@ pub async fn run(
     dropped?;
     Ok(report)
 }
+
+/// The restore test in an existing database (`--scratch-database`), for a role without
+/// CREATEDB: emptied of what the role owns before, and again after, whatever the outcome.
+async fn run_in_existing(
+    settings: &ConnectSettings,
+    name: &str,
+    files: &BackupFiles,
+    manifest: &Manifest,
+    progress: bool,
+    pg_restore: Option<std::path::PathBuf>,
+) -> Result<RestoreTestReport> {
+    if name == settings.database() {
+        return Err(Failure::usage(format!(
+            "--scratch-database {name} is the database being backed up: the restore test empties it"
+        ))
+        .with_hint("name another database, created for the test (CREATE DATABASE ... OWNER ...)")
+        .into());
+    }
+    let scratch = settings.with_database(name);
+    let client = scratch
+        .with_application_name("palmdb backup verify")
+        .connect()
+        .await?;
+    empty_scratch(&client, name).await?;
+    let outcome = test_in(scratch, name, files, manifest, progress, pg_restore).await;
+    let emptied = empty_scratch(&client, name).await;
+    let report = outcome?;
+    emptied?;
+    Ok(report)
+}
+
+/// Drops, in the scratch database, every schema (but `public`), extension, and object in
+/// `public` that the role owns, then refuses a database that still holds tables: the test
+/// needs an empty one, and never drops what belongs to others. Not `DROP OWNED BY`, which
+/// also revokes the role's privileges on other databases.
+async fn empty_scratch(client: &tokio_postgres::Client, name: &str) -> Result<()> {
+    client.batch_execute(EMPTY_SCRATCH_SQL).await.map_err(|e| {
+        Failure::operation(format!(
+            "cannot empty the scratch database {name}: {}",
+            crate::error::describe_pg_error(&e)
+        ))
+        .with_hint("the role must own what is in it; use a database created for the test")
+    })?;
+    let left: Vec<String> = client
+        .query(
+            "SELECT format('%I.%I', n.nspname, c.relname)
+             FROM pg_class AS c
+             JOIN pg_namespace AS n ON n.oid = c.relnamespace
+             WHERE c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+               AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+               AND n.nspname NOT LIKE 'pg\\_%'
+             ORDER BY 1
+             LIMIT 5",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !left.is_empty() {
+        return Err(Failure::usage(format!(
+            "the scratch database {name} is not empty: it holds {} that the role does not own",
+            left.join(", ")
+        ))
+        .with_hint("use a database created for the restore test")
+        .into());
+    }
+    Ok(())
+}
+
+const EMPTY_SCRATCH_SQL: &str = "
+DO $$
+DECLARE
+    item record;
+BEGIN
+    FOR item IN
+        SELECT n.nspname
+        FROM pg_namespace AS n
+        WHERE pg_has_role(n.nspowner, 'USAGE')
+          AND n.nspname NOT IN ('public', 'pg_catalog', 'information_schema')
+          AND n.nspname NOT LIKE 'pg\\_%'
+    LOOP
+        EXECUTE format('DROP SCHEMA %I CASCADE', item.nspname);
+    END LOOP;
+    FOR item IN
+        SELECT e.extname
+        FROM pg_extension AS e
+        WHERE e.extowner = (SELECT oid FROM pg_roles WHERE rolname = current_user)
+          AND e.extname <> 'plpgsql'
+    LOOP
+        EXECUTE format('DROP EXTENSION %I CASCADE', item.extname);
+    END LOOP;
+    FOR item IN
+        SELECT c.oid::regclass AS name, c.relkind
+        FROM pg_class AS c
+        WHERE c.relnamespace = 'public'::regnamespace
+          AND c.relkind IN ('r', 'p', 'v', 'm', 'f', 'S')
+          AND pg_has_role(c.relowner, 'USAGE')
+          AND NOT EXISTS (  -- a sequence owned by a column goes with its table
+              SELECT FROM pg_depend AS d
+              WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid AND d.deptype IN ('a', 'i'))
+    LOOP
+        EXECUTE format('DROP %s IF EXISTS %s CASCADE',
+            CASE item.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW'
+                WHEN 'f' THEN 'FOREIGN TABLE' WHEN 'S' THEN 'SEQUENCE' ELSE 'TABLE' END,
+            item.name);
+    END LOOP;
+    FOR item IN
+        SELECT p.oid::regprocedure AS name, p.prokind
+        FROM pg_proc AS p
+        WHERE p.pronamespace = 'public'::regnamespace AND pg_has_role(p.proowner, 'USAGE')
+          AND NOT EXISTS (SELECT FROM pg_depend AS d
+              WHERE d.classid = 'pg_proc'::regclass AND d.objid = p.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE format('DROP %s IF EXISTS %s CASCADE',
+            CASE item.prokind WHEN 'p' THEN 'PROCEDURE' WHEN 'a' THEN 'AGGREGATE' ELSE 'FUNCTION' END,
+            item.name);
+    END LOOP;
+    FOR item IN
+        SELECT t.oid::regtype AS name
+        FROM pg_type AS t
+        WHERE t.typnamespace = 'public'::regnamespace AND pg_has_role(t.typowner, 'USAGE')
+          AND t.typtype IN ('e', 'd', 'c', 'r')
+          AND (t.typtype <> 'c' OR (SELECT relkind FROM pg_class WHERE oid = t.typrelid) = 'c')
+          AND NOT EXISTS (SELECT FROM pg_depend AS d
+              WHERE d.classid = 'pg_type'::regclass AND d.objid = t.oid AND d.deptype = 'e')
+    LOOP
+        EXECUTE format('DROP TYPE IF EXISTS %s CASCADE', item.name);
+    END LOOP;
+END
+$$;";
 
 async fn test_in(
     scratch: ConnectSettings,
