@@ -317,7 +317,6 @@ async fn backup_command(
             } else {
                 print!("{}", list::render_text(&backups));
             }
-            eprint!("{}", list::render_invalid(&scan.invalid));
             Ok(ExitCode::Ok)
         }
         BackupAction::Status(a) => {

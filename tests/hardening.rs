@@ -142,6 +142,15 @@ fn a_manifest_completed_in_the_future_is_invalid_named_and_never_the_newest() {
         stdout(&out)
     );
     assert!(stderr(&out).contains("20991231T000000Z is not a valid backup"));
+    // Once: two merges each added the warning, and list printed it before and after the table.
+    assert_eq!(
+        stderr(&out)
+            .matches("20991231T000000Z is not a valid backup")
+            .count(),
+        1,
+        "{}",
+        stderr(&out)
+    );
 
     // keep-days 0 would have deleted the real backup when the planted one counted as newest.
     let out = db.palmdb(&[

@@ -153,3 +153,61 @@ fn every_metric_and_check_the_alerts_read_is_on_a_real_servers_metrics() {
         );
     }
 }
+
+/// The rules with only what decides when they fire: groups, alert names, expressions (block
+/// scalars included) and `for:`; comments, labels and annotations dropped.
+fn rules_skeleton(yaml: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut expr_indent: Option<usize> = None;
+    for line in yaml.lines() {
+        let text = line.trim();
+        if text.is_empty() || text.starts_with('#') {
+            continue;
+        }
+        let indent = line.len() - line.trim_start().len();
+        if let Some(expr) = expr_indent {
+            if indent > expr {
+                out.push(line.trim_end().to_string());
+                continue;
+            }
+            expr_indent = None;
+        }
+        if text == "groups:"
+            || text == "rules:"
+            || text.starts_with("- name:")
+            || text.starts_with("- alert:")
+            || text.starts_with("for:")
+        {
+            out.push(line.trim_end().to_string());
+        } else if text.starts_with("expr:") {
+            out.push(line.trim_end().to_string());
+            expr_indent = Some(indent);
+        }
+    }
+    out
+}
+
+/// Regression (issue 15): docs/serve.md showed four rules with other expressions
+/// (`palmdb_health_status >= 2`, a backup rule without the per-repository age) than the file
+/// operators load. Its copy must be the file's rules, exactly, and nothing else.
+#[test]
+fn the_alert_rules_in_the_serve_docs_are_the_contrib_file() {
+    let rules = std::fs::read_to_string(contrib().join("palmdb-alerts.yml")).unwrap();
+    let docs = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/serve.md"))
+        .unwrap();
+    let snippet = docs
+        .split("```yaml\n")
+        .find(|block| block.starts_with("groups:"))
+        .and_then(|block| block.split("```").next())
+        .expect("docs/serve.md shows the alert rules in a ```yaml block starting with groups:");
+    let expected = rules_skeleton(&rules);
+    assert!(
+        expected.len() > 12 * 3,
+        "the skeleton lost the rules: {expected:#?}"
+    );
+    let shown: Vec<String> = snippet.lines().map(|l| l.trim_end().to_string()).collect();
+    assert_eq!(
+        shown, expected,
+        "docs/serve.md's alert rules differ from contrib/prometheus/palmdb-alerts.yml"
+    );
+}

@@ -9,8 +9,8 @@
 //!   else a JSON string holding PostgreSQL's text output.
 //! - [`RowDecoder`] (in `row_decoder`, streamed): one JSON object line → one row of
 //!   `COPY ... FROM STDIN` text input, without knowing the types: `null` → `\N`,
-//!   `true`/`false` → `t`/`f`, a number → its raw text, a string → the string with `\`, LF, CR
-//!   and tab COPY-escaped.
+//!   `true`/`false` → `t`/`f`, a number → its raw text, a string → the string COPY-escaped
+//!   as PostgreSQL's COPY output is (`\`, `\b \f \n \r \t \v`).
 //!
 //! Turning COPY text into JSON here, in the client, costs a fraction of server-side
 //! `row_to_json` and keeps the server's work to a plain COPY.

@@ -2,10 +2,10 @@
 //! text goes out as it is decoded, so a row with a 200 MB value needs no 200 MB buffer.
 //!
 //! Type-agnostic and exact: `null` → `\N`, `true`/`false` → `t`/`f`, a number → its raw text
-//! (checked against JSON's grammar), a string → its value with `\`, LF, CR and tab
-//! COPY-escaped. Keys must be the table's row columns, in order. Anything else — another
-//! key, a nested value, a broken escape, invalid UTF-8, trailing text — is an error naming
-//! the column.
+//! (checked against JSON's grammar), a string → its value COPY-escaped as PostgreSQL's own
+//! COPY output is (`\`, `\b \f \n \r \t \v`). Keys must be the table's row columns, in
+//! order. Anything else — another key, a nested value, a broken escape, invalid UTF-8,
+//! trailing text — is an error naming the column.
 
 use super::row_codec::CodecError;
 
@@ -530,15 +530,22 @@ fn utf8_length(lead: u8) -> usize {
     }
 }
 
-/// Appends a value as a COPY text field: `\`, LF, CR and tab escaped.
+/// Appends a value as a COPY text field, escaped as PostgreSQL's `COPY ... TO` escapes it
+/// (`CopyAttributeOutText`): `\`, and backspace, form feed, LF, CR, tab and vertical tab as
+/// `\b \f \n \r \t \v`. COPY FROM also reads backspace, form feed and vertical tab raw;
+/// escaping them as PostgreSQL does makes a restored row, byte for byte, the COPY row that was
+/// backed up (`tests/row_codec_props.rs`).
 pub(super) fn push_copy_text(value: &[u8], out: &mut Vec<u8>) {
     let mut run = 0;
     for (i, &b) in value.iter().enumerate() {
         let escaped: &[u8] = match b {
             b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x0c => b"\\f",
             b'\n' => b"\\n",
             b'\r' => b"\\r",
             b'\t' => b"\\t",
+            0x0b => b"\\v",
             _ => continue,
         };
         out.extend_from_slice(&value[run..i]);
@@ -591,7 +598,7 @@ mod tests {
         let out = decode_in_pieces(&decoder(8), line.as_bytes()).unwrap();
         assert_eq!(
             out,
-            "a\\\\b\\tc\\nd\\re \"q\" / \u{8}\u{c}\t\\N\t\té😀 é😀 日本\tt\tf\t-12.5e+3\t0\n"
+            "a\\\\b\\tc\\nd\\re \"q\" / \\b\\f\t\\N\t\té😀 é😀 日本\tt\tf\t-12.5e+3\t0\n"
                 .as_bytes()
         );
     }

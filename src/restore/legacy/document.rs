@@ -7,7 +7,7 @@
 
 use std::fmt;
 use std::fs::File;
-use std::io::BufReader;
+use std::io::{BufReader, Read};
 use std::path::Path;
 
 use anyhow::{Context, Result};
@@ -27,8 +27,13 @@ pub struct ScannedTable {
 
 /// Reads the document once: its tables, their row counts and keys.
 pub fn scan(path: &Path) -> Result<Vec<ScannedTable>> {
+    scan_reader(open(path)?, &path.display().to_string())
+}
+
+/// [`scan`] over any reader; `what` names the document in errors.
+pub fn scan_reader(reader: impl Read, what: &str) -> Result<Vec<ScannedTable>> {
     let mut tables = Vec::new();
-    walk(path, &mut Mode::Scan(&mut tables))?;
+    walk(reader, what, &mut Mode::Scan(&mut tables))?;
     Ok(tables)
 }
 
@@ -38,7 +43,17 @@ pub fn for_each_row(
     name: &str,
     row: &mut dyn FnMut(&Map<String, Value>) -> Result<()>,
 ) -> Result<()> {
-    walk(path, &mut Mode::Rows { table: name, row })
+    for_each_row_in(open(path)?, &path.display().to_string(), name, row)
+}
+
+/// [`for_each_row`] over any reader; `what` names the document in errors.
+pub fn for_each_row_in(
+    reader: impl Read,
+    what: &str,
+    name: &str,
+    row: &mut dyn FnMut(&Map<String, Value>) -> Result<()>,
+) -> Result<()> {
+    walk(reader, what, &mut Mode::Rows { table: name, row })
 }
 
 enum Mode<'a> {
@@ -51,24 +66,26 @@ enum Mode<'a> {
 
 const BUFFER_BYTES: usize = 256 * 1024;
 
-fn walk(path: &Path, mode: &mut Mode<'_>) -> Result<()> {
+fn open(path: &Path) -> Result<BufReader<File>> {
     let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
-    let mut deserializer =
-        serde_json::Deserializer::from_reader(BufReader::with_capacity(BUFFER_BYTES, file));
+    Ok(BufReader::with_capacity(BUFFER_BYTES, file))
+}
+
+fn walk(reader: impl Read, what: &str, mode: &mut Mode<'_>) -> Result<()> {
+    let mut deserializer = serde_json::Deserializer::from_reader(reader);
     Document { mode }
         .deserialize(&mut deserializer)
         .and_then(|found| {
             deserializer.end()?;
             Ok(found)
         })
-        .map_err(|e| anyhow::anyhow!("{} is not an export of the old system: {e}", path.display()))
+        .map_err(|e| anyhow::anyhow!("{what} is not an export of the old system: {e}"))
         .and_then(|found_tables| {
             if found_tables {
                 Ok(())
             } else {
                 Err(anyhow::anyhow!(
-                    "{} is not an export of the old system: it has no \"tables\" object",
-                    path.display()
+                    "{what} is not an export of the old system: it has no \"tables\" object"
                 ))
             }
         })
