@@ -25,17 +25,23 @@ pub fn garage() -> &'static Garage {
     static GARAGE: OnceLock<Garage> = OnceLock::new();
     GARAGE.get_or_init(|| {
         let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/ensure-garage.sh");
+        // Checked under the shared lock: another run's fault test may have a node stopped,
+        // and the script would take that for a cluster to repair.
+        let dir = garage_dir();
+        std::fs::create_dir_all(&dir).expect("create the Garage folder");
+        let lock = File::create(dir.join("faults.lock")).expect("create the cluster lock");
+        lock.lock_shared().expect("lock the cluster");
         let out = Command::new("bash")
             .arg(&script)
             .output()
             .expect("cannot run scripts/ensure-garage.sh");
+        drop(lock);
         assert!(
             out.status.success(),
             "scripts/ensure-garage.sh failed: the object storage tests need the Garage \
              cluster\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let dir = garage_dir();
         let text = std::fs::read_to_string(dir.join("env"))
             .unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.join("env").display()));
         let vars: Vec<(String, String)> = text
