@@ -122,7 +122,7 @@ for users in $scales; do
     built=$(psql "$admin_url" -Atc "SELECT shobj_description(oid, 'pg_database') FROM pg_database
                                      WHERE datname = '$src'")
     # A dataset built earlier already takes its share of the disk.
-    free=$(( $(free_gb) + $(psql "$admin_url" -Atc "SELECT coalesce(sum(pg_database_size(datname)), 0) / 1073741824
+    free=$(( $(free_gb) + $(psql "$admin_url" -Atc "SELECT (coalesce(sum(pg_database_size(datname)), 0) / 1073741824)::bigint
                                                      FROM pg_database WHERE datname = '$src'") ))
     if [ "$free" -lt $(( need / 2 )) ]; then
         echo "- $users users: skipped, $free GB free on / (needs about $need GB)" | tee -a "$notes" >&2
