@@ -258,6 +258,13 @@ fn copy_text_to_json_string(
         out.extend_from_slice(&field[run..i]);
         if b == b'\\' {
             let (byte, used) = unescape_copy(&field[i + 1..])?;
+            // PostgreSQL's COPY never escapes a byte of a multi-byte character: one written
+            // out alone would make the JSON line invalid UTF-8 (found by fuzzing).
+            if byte >= 0x80 {
+                return Err(CodecError(format!(
+                    "a field escapes the byte 0x{byte:02x}, which is not text on its own"
+                )));
+            }
             push_json_byte(byte, out);
             i += 1 + used;
         } else {
@@ -560,6 +567,18 @@ mod tests {
         spilled.extend_from_slice(&out);
         assert_eq!(spilled, whole);
         assert!(largest < 4096 + 16, "{largest}");
+    }
+
+    #[test]
+    fn an_escaped_byte_that_is_not_text_is_an_error_not_invalid_json() {
+        let encoder = encoder(&[Text]);
+        for row in [&b"\\377"[..], b"\\xff", b"a\\200b"] {
+            let mut out = Vec::new();
+            assert!(encoder.encode(row, &mut out).is_err(), "{row:?}");
+        }
+        let mut out = Vec::new();
+        encoder.encode(b"\\101\\x42", &mut out).unwrap();
+        assert!(String::from_utf8(out).unwrap().contains("AB"));
     }
 
     #[test]
