@@ -7,43 +7,17 @@ mod common;
 
 use std::os::unix::fs::PermissionsExt;
 
-use common::{
-    admin_url, assert_exit, assert_success, block_on, connect, palmdb_command, stderr, TestDb,
-};
-
-/// A login role that must authenticate with a password (pg_hba: +palmdb_password_auth).
-struct PasswordRole {
-    name: String,
-}
+use common::role::TestRole;
+use common::{assert_exit, assert_success, block_on, connect, palmdb_command, stderr, TestDb};
 
 const PASSWORD: &str = "pgpass-horse-battery:staple";
 
-impl PasswordRole {
-    fn new(tag: &str) -> PasswordRole {
-        let name = format!("palmdb_pw_{tag}_{}", std::process::id());
-        let sql = format!(
-            "DROP ROLE IF EXISTS {name};
-             CREATE ROLE {name} LOGIN PASSWORD '{PASSWORD}' IN ROLE palmdb_password_auth;
-             GRANT pg_monitor TO {name};"
-        );
-        block_on(async move {
-            connect(&admin_url())
-                .await
-                .batch_execute(&sql)
-                .await
-                .unwrap()
-        });
-        PasswordRole { name }
-    }
-}
-
-impl Drop for PasswordRole {
-    fn drop(&mut self) {
-        let sql = format!("DROP ROLE IF EXISTS {}", self.name);
-        block_on(async move {
-            let _ = connect(&admin_url()).await.batch_execute(&sql).await;
-        });
-    }
+/// A login role that must authenticate with a password (pg_hba: +palmdb_password_auth).
+fn password_role(tag: &str) -> TestRole {
+    TestRole::create(
+        &format!("pw_{tag}"),
+        &format!("PASSWORD '{PASSWORD}' IN ROLE palmdb_password_auth, pg_monitor"),
+    )
 }
 
 fn write(path: &std::path::Path, text: &str, mode: u32) {
@@ -53,7 +27,7 @@ fn write(path: &std::path::Path, text: &str, mode: u32) {
 
 #[test]
 fn the_password_comes_from_pgpass_only_when_it_is_private() {
-    let role = PasswordRole::new("pgpass");
+    let role = password_role("pgpass");
     let db = TestDb::migrated("libpq_pgpass");
     let home = tempfile::tempdir().unwrap();
     let pgpass = home.path().join(".pgpass");
@@ -109,7 +83,7 @@ fn the_password_comes_from_pgpass_only_when_it_is_private() {
 
 #[test]
 fn a_service_gives_host_database_user_and_options() {
-    let role = PasswordRole::new("service");
+    let role = password_role("service");
     let db = TestDb::migrated("libpq_service");
     let dir = tempfile::tempdir().unwrap();
     let services = dir.path().join("pg_service.conf");

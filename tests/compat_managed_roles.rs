@@ -5,58 +5,26 @@
 
 mod common;
 
-use common::{admin_url, assert_exit, assert_success, block_on, connect, stderr, stdout, TestDb};
+use common::role::TestRole;
+use common::{assert_exit, assert_success, block_on, connect, stderr, stdout, TestDb};
 
 /// A login role like a managed service's application role, dropped at the end (after the
 /// test's databases, so declare it first).
-struct AppRole {
-    name: String,
+fn app_role(tag: &str) -> TestRole {
+    TestRole::create(
+        tag,
+        "NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS IN ROLE pg_monitor",
+    )
 }
 
-impl AppRole {
-    fn new(tag: &str) -> AppRole {
-        let name = format!("palmdb_t_{tag}_{}", std::process::id());
-        let sql = format!(
-            "DROP ROLE IF EXISTS {name};
-             CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS;
-             GRANT pg_monitor TO {name};"
-        );
-        block_on(async move {
-            connect(&admin_url())
-                .await
-                .batch_execute(&sql)
-                .await
-                .unwrap()
-        });
-        AppRole { name }
-    }
-
-    /// Lets the role create schemas in `db` and tables in its `public` (as on Supabase,
-    /// where the database belongs to the platform's role).
-    fn may_create_in(&self, db: &TestDb) {
-        let role = &self.name;
-        db.execute(&format!(
-            "GRANT CREATE ON DATABASE \"{}\" TO {role}; GRANT CREATE ON SCHEMA public TO {role};",
-            db.name
-        ));
-    }
-
-    fn url(&self, db: &TestDb) -> String {
-        let mut url = url::Url::parse(&db.url).unwrap();
-        url.set_username(&self.name).unwrap();
-        url.to_string()
-    }
-}
-
-impl Drop for AppRole {
-    fn drop(&mut self) {
-        let sql = format!("DROP ROLE IF EXISTS {}", self.name);
-        block_on(async move {
-            if let Err(e) = connect(&admin_url()).await.batch_execute(&sql).await {
-                eprintln!("could not drop the test role: {e}");
-            }
-        });
-    }
+/// Lets `role` create schemas in `db` and tables in its `public` (as on Supabase, where the
+/// database belongs to the platform's role).
+fn may_create_in(role: &TestRole, db: &TestDb) {
+    let role = &role.name;
+    db.execute(&format!(
+        "GRANT CREATE ON DATABASE \"{}\" TO {role}; GRANT CREATE ON SCHEMA public TO {role};",
+        db.name
+    ));
 }
 
 fn run_as(url: &str, args: &[&str]) -> std::process::Output {
@@ -72,11 +40,11 @@ fn count(db: &TestDb, sql: &str) -> i64 {
 
 #[test]
 fn a_role_without_superuser_or_createdb_migrates_checks_backs_up_and_restores() {
-    let role = AppRole::new("managed_app");
+    let role = app_role("managed_app");
     let db = TestDb::new("managed_app");
     let target = TestDb::new("managed_app_target");
-    role.may_create_in(&db);
-    role.may_create_in(&target);
+    may_create_in(&role, &db);
+    may_create_in(&role, &target);
     let app = role.url(&db);
     assert_eq!(
         db.scalar(&format!(
@@ -153,11 +121,11 @@ fn a_role_without_superuser_or_createdb_migrates_checks_backs_up_and_restores() 
 
 #[test]
 fn the_restore_test_runs_in_a_named_scratch_database_it_empties_and_leaves() {
-    let role = AppRole::new("managed_scratch");
+    let role = app_role("managed_scratch");
     let db = TestDb::new("managed_scratch");
     let scratch = TestDb::new("managed_scratch_db");
-    role.may_create_in(&db);
-    role.may_create_in(&scratch);
+    may_create_in(&role, &db);
+    may_create_in(&role, &scratch);
     let app = role.url(&db);
     assert_success(&run_as(&app, &["migrate"]));
     assert_success(&run_as(&app, &["demo-data", "--users", "100"]));

@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::role::TestRole;
 use common::{admin_url, assert_exit, assert_success, block_on, palmdb_command, stderr, TestDb};
 
 /// The server's own certificate: self-signed, so it is its own root for verify-ca.
@@ -131,43 +132,16 @@ fn libpq_variables_are_used_without_a_url() {
 }
 
 /// A login role that must authenticate with a password (pg_hba: +palmdb_password_auth).
-struct PasswordRole {
-    name: String,
-}
-
-impl PasswordRole {
-    fn new(password: &'static str) -> PasswordRole {
-        let name = format!("palmdb_pw_{}", std::process::id());
-        let sql = format!(
-            "DROP ROLE IF EXISTS {name}; CREATE ROLE {name} LOGIN PASSWORD '{password}' IN ROLE palmdb_password_auth"
-        );
-        block_on(async move {
-            common::connect(&admin_url())
-                .await
-                .batch_execute(&sql)
-                .await
-                .unwrap()
-        });
-        PasswordRole { name }
-    }
-}
-
-impl Drop for PasswordRole {
-    fn drop(&mut self) {
-        let sql = format!("DROP ROLE IF EXISTS {}", self.name);
-        block_on(async move {
-            common::connect(&admin_url())
-                .await
-                .batch_execute(&sql)
-                .await
-                .unwrap()
-        });
-    }
+fn password_role(password: &str) -> TestRole {
+    TestRole::create(
+        "pw",
+        &format!("PASSWORD '{password}' IN ROLE palmdb_password_auth"),
+    )
 }
 
 #[test]
 fn a_bad_password_gives_one_clean_line_without_the_password() {
-    let role = PasswordRole::new("right-horse-battery");
+    let role = password_role("right-horse-battery");
     let url = |password: &str| {
         format!(
             "postgres://{}:{password}@127.0.0.1:5432/postgres",

@@ -14,33 +14,33 @@ use restore_support::*;
 /// A login role for one test, used in one database; dropped (with what it owns and its
 /// privileges there) when the value is dropped.
 struct Role {
-    name: String,
+    role: common::role::TestRole,
     database_url: String,
 }
 
 impl Role {
     fn new(tag: &str, attributes: &str, db: &TestDb) -> Role {
-        let name = format!("palmdb_{tag}_{}", std::process::id());
-        admin(&format!(
-            "DROP ROLE IF EXISTS {name}; CREATE ROLE {name} LOGIN NOSUPERUSER {attributes}"
-        ));
         Role {
-            name,
+            role: common::role::TestRole::create(tag, &format!("NOSUPERUSER {attributes}")),
             database_url: db.url.clone(),
         }
     }
 
+    fn name(&self) -> &str {
+        &self.role.name
+    }
+
     /// The URL of `db` as this role.
     fn url(&self, db: &TestDb) -> String {
-        let mut url = url::Url::parse(&db.url).unwrap();
-        url.set_username(&self.name).unwrap();
-        url.to_string()
+        self.role.url(db)
     }
 }
 
+/// What the role owns or was granted in its database goes first; the role itself is dropped
+/// by its `TestRole` right after.
 impl Drop for Role {
     fn drop(&mut self) {
-        let name = self.name.clone();
+        let name = self.role.name.clone();
         let url = self.database_url.clone();
         common::block_on(async move {
             common::connect(&url)
@@ -50,24 +50,8 @@ impl Drop for Role {
                 ))
                 .await
                 .unwrap();
-            common::connect(&common::admin_url())
-                .await
-                .batch_execute(&format!("DROP ROLE {name}"))
-                .await
-                .unwrap();
         });
     }
-}
-
-fn admin(sql: &str) {
-    let sql = sql.to_string();
-    common::block_on(async move {
-        common::connect(&common::admin_url())
-            .await
-            .batch_execute(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e:?}"));
-    });
 }
 
 /// `palmdb backup create` into `dir` as the database's URL says (or `url`).
@@ -103,7 +87,7 @@ fn a_policy_that_would_hide_rows_fails_the_backup_naming_the_table() {
          GRANT SELECT ON ALL TABLES IN SCHEMA shop TO {r};
          GRANT SELECT ON ALL SEQUENCES IN SCHEMA shop TO {r};",
         db = source.name,
-        r = reader.name
+        r = reader.name()
     ));
     let dir = tempfile::tempdir().unwrap();
     // shop.secrets' policy shows this role 1 of its 2 rows: a backup would be short.
@@ -132,7 +116,7 @@ fn a_policy_that_would_hide_rows_fails_the_backup_naming_the_table() {
          RESET ROLE;
          GRANT CONNECT ON DATABASE \"{db}\" TO {o};",
         db = source.name,
-        o = owner.name
+        o = owner.name()
     ));
     let out = backup(
         &source,
@@ -160,7 +144,7 @@ fn a_sequence_the_role_cannot_read_fails_the_backup() {
          GRANT SELECT ON ALL SEQUENCES IN SCHEMA shop TO {r};
          REVOKE SELECT ON SEQUENCE shop.order_no_seq FROM {r};",
         db = source.name,
-        r = reader.name
+        r = reader.name()
     ));
     let dir = tempfile::tempdir().unwrap();
     let out = backup(
@@ -291,13 +275,13 @@ fn a_role_this_server_lacks_is_one_error_naming_it() {
     let reader = Role::new("gone_reader", "", &source);
     source.execute(&format!(
         "ALTER TABLE shop.audit OWNER TO {o}; GRANT SELECT ON shop.customers TO {r};",
-        o = owner.name,
-        r = reader.name
+        o = owner.name(),
+        r = reader.name()
     ));
     let dir = tempfile::tempdir().unwrap();
     let folder = take_backup(&source, dir.path(), &[]);
     // The roles exist no more on this server.
-    let (owner_name, reader_name) = (owner.name.clone(), reader.name.clone());
+    let (owner_name, reader_name) = (owner.name().to_string(), reader.name().to_string());
     drop(owner);
     drop(reader);
 

@@ -264,26 +264,14 @@ fn restores_latest_by_name_from_the_backup_folder() {
 /// A LOGIN role that owns its databases but is no superuser (as on Supabase or RDS), dropped
 /// when the test ends (after the databases it owns, declared later, are dropped).
 struct OwnerRole {
-    name: String,
+    role: common::role::TestRole,
 }
 
 impl OwnerRole {
     fn create() -> OwnerRole {
-        static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-        let name = format!(
-            "palmdb_owner_{}_{}",
-            std::process::id(),
-            N.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-        );
-        let sql = format!("CREATE ROLE {name} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE");
-        common::block_on(async move {
-            common::connect(&common::admin_url())
-                .await
-                .batch_execute(&sql)
-                .await
-                .unwrap();
-        });
-        OwnerRole { name }
+        OwnerRole {
+            role: common::role::TestRole::create("owner", "NOSUPERUSER NOCREATEDB NOCREATEROLE"),
+        }
     }
 
     /// A database owned by the role, migrated by the role (so it owns the tables).
@@ -291,11 +279,9 @@ impl OwnerRole {
         let db = TestDb::new(tag);
         db.execute(&format!(
             "ALTER DATABASE \"{}\" OWNER TO {}",
-            db.name, self.name
+            db.name, self.role.name
         ));
-        let mut url = url::Url::parse(&db.url).unwrap();
-        url.set_username(&self.name).unwrap();
-        let url = url.to_string();
+        let url = self.role.url(&db);
         assert_success(&self.palmdb(&url, &["migrate"]));
         (db, url)
     }
@@ -305,21 +291,6 @@ impl OwnerRole {
             .env("DATABASE_URL", url)
             .output()
             .unwrap()
-    }
-}
-
-impl Drop for OwnerRole {
-    fn drop(&mut self) {
-        let sql = format!("DROP ROLE IF EXISTS {}", self.name);
-        common::block_on(async move {
-            if let Err(e) = common::connect(&common::admin_url())
-                .await
-                .batch_execute(&sql)
-                .await
-            {
-                eprintln!("could not drop the test role: {e}");
-            }
-        });
     }
 }
 

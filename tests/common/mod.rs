@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio_postgres::{Client, NoTls};
 
 pub mod garage;
+pub mod role;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
