@@ -87,19 +87,26 @@ fn warn_about_a_password_on_the_command_line(cli: &Cli, matches: &clap::ArgMatch
 /// `palmdb backup list | head -1`: once `head` exits, printing fails with EPIPE, and `println!`
 /// panics. A Unix tool ends quietly there, as if killed by SIGPIPE (exit 141). SIGPIPE itself
 /// stays ignored, so a child process that dies (pg_restore fed on its stdin) or a closed socket
-/// is still an error palmdb reports, not a silent death.
+/// is still an error palmdb reports, not a silent death. Whether stdout's reader is gone is
+/// asked of the kernel, not read from the panic's wording.
 fn exit_quietly_when_the_reader_of_stdout_goes_away() {
     let default_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
-        let message = info
-            .payload()
-            .downcast_ref::<String>()
-            .map(String::as_str)
-            .or_else(|| info.payload().downcast_ref::<&str>().copied())
-            .unwrap_or("");
-        if message.starts_with("failed printing to stdout") && message.contains("Broken pipe") {
+        if stdout_reader_is_gone() {
             std::process::exit(141);
         }
         default_hook(info);
     }));
+}
+
+/// True when stdout is a pipe or socket whose reading end is closed (poll reports POLLERR).
+fn stdout_reader_is_gone() -> bool {
+    let mut fd = libc::pollfd {
+        fd: libc::STDOUT_FILENO,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, a zero timeout; poll only writes `revents`.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready == 1 && fd.revents & libc::POLLERR != 0
 }
