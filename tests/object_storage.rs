@@ -996,8 +996,6 @@ fn one_node_down_mid_backup_still_completes_and_verifies() {
 }
 
 #[test]
-#[ignore = "flaky: in a clean .ci/run the endpoint node came back after the 12 retries were spent \
-            (connection refused); run with --ignored until the retry budget covers a node restart"]
 fn the_store_going_away_for_seconds_mid_backup_is_retried_and_the_backup_completes() {
     let mut cluster = garage().exclusive();
     let repo = S3Repo::new("endpoint-down");

@@ -641,7 +641,9 @@ fn retry_config(timeout: Duration) -> RetryConfig {
             max_backoff: Duration::from_secs(20).min(timeout / 4),
             base: 2.0,
         },
-        max_retries: 12,
+        // The time budget decides, as documented: a refused connection fails at once, so
+        // 12 retries were spent in seconds while a restarting node was still away.
+        max_retries: usize::MAX,
         retry_timeout: timeout,
     }
 }
