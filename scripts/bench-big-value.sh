@@ -10,6 +10,7 @@
 # Runs under `flock /tmp/palmdb-bench.lock` so benchmarks never overlap on the shared machine.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/bench-lib.sh
 if [ -z "${PALMDB_BENCH_LOCKED:-}" ]; then
     export PALMDB_BENCH_LOCKED=1
     exec flock /tmp/palmdb-bench.lock bash "$0" "$@"
@@ -59,9 +60,7 @@ measure() {
             cat "$work/stderr.txt" >&2
             exit 1
         }
-        wall=$(awk -F': ' '/Elapsed \(wall clock\)/ {
-                n = split($2, p, ":"); s = 0; for (i = 1; i <= n; i++) s = s * 60 + p[i]; printf "%.1f", s }' "$work/time.txt")
-        rss=$(awk -F': ' '/Maximum resident set size/ { printf "%.0f", $2 / 1024 }' "$work/time.txt")
+        read -r wall _ rss < <(bench_time_fields "$work/time.txt")
         if [ -z "$best_wall" ] || awk -v a="$wall" -v b="$best_wall" 'BEGIN { exit !(a < b) }'; then
             best_wall=$wall
         fi

@@ -1,6 +1,6 @@
 # Pieces the benchmark scripts share (sourced, not run): timing a command with GNU time,
 # waiting for a quieter machine, checking that a restored database holds the source's rows.
-# Used by scripts/bench-scale.sh and scripts/bench-restore.sh.
+# Used by scripts/bench-scale.sh, bench-restore.sh, bench-backup.sh and bench-big-value.sh.
 
 # bench_ensure_time: GNU time (peak RSS) on a fresh Debian machine.
 bench_ensure_time() {
