@@ -117,6 +117,35 @@ $$;
 COMMENT ON FUNCTION palmdb.health_threshold_value(text, text, jsonb) IS
     'One threshold override read in its unit (number, duration text or size text); refuses bad values';
 
+-- Refuses names (of checks, of thresholds) this database does not know, all at once and with
+-- the list of known ones, so a typo never runs silently with the defaults.
+CREATE OR REPLACE FUNCTION palmdb.health_refuse_unknown(what text, given text[], known text[])
+RETURNS void
+LANGUAGE plpgsql
+IMMUTABLE
+SET search_path = pg_catalog, pg_temp
+AS $$
+DECLARE
+    unknown text;
+BEGIN
+    SELECT string_agg(format('"%s"', g.name), ', ' ORDER BY g.name)
+    INTO unknown
+    FROM unnest(given) AS g (name)
+    WHERE g.name <> ALL (known);
+    IF unknown IS NOT NULL THEN
+        RAISE EXCEPTION 'unknown % %', what, unknown
+            USING ERRCODE = 'invalid_parameter_value',
+                  HINT = (
+                      SELECT format('known %ss: %s', what, string_agg(k.name, ', ' ORDER BY k.name))
+                      FROM unnest(known) AS k (name)
+                  );
+    END IF;
+END
+$$;
+
+COMMENT ON FUNCTION palmdb.health_refuse_unknown(text, text[], text[]) IS
+    'Raises invalid_parameter_value naming every given name that is not known, with the known ones as hint';
+
 -- Every parameter's value for one run: the table's default, or the override given for it.
 -- An unknown name is refused with the list of known ones, so a typo never runs silently
 -- with the default.
@@ -127,7 +156,6 @@ STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
 DECLARE
-    unknown  text;
     settings jsonb;
 BEGIN
     overrides := coalesce(overrides, '{}');
@@ -136,22 +164,11 @@ BEGIN
             USING ERRCODE = 'invalid_parameter_value',
                   HINT = 'e.g. ''{"long_query_warning": "30s", "dead_rows_min": 500}''';
     END IF;
-    SELECT string_agg(format('"%s"', o.key), ', ' ORDER BY o.key)
-    INTO unknown
-    FROM jsonb_object_keys(overrides) AS o (key)
-    WHERE NOT EXISTS (
-        SELECT 1
-        FROM palmdb.health_threshold_parameters AS p
-        WHERE p.parameter = o.key
+    PERFORM palmdb.health_refuse_unknown(
+        'threshold',
+        ARRAY(SELECT jsonb_object_keys(overrides)),
+        ARRAY(SELECT p.parameter FROM palmdb.health_threshold_parameters AS p)
     );
-    IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'unknown threshold %', unknown
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = (
-                      SELECT format('known thresholds: %s', string_agg(p.parameter, ', ' ORDER BY p.parameter))
-                      FROM palmdb.health_threshold_parameters AS p
-                  );
-    END IF;
     SELECT jsonb_object_agg(
         p.parameter,
         CASE
@@ -235,6 +252,7 @@ $$;
 GRANT EXECUTE ON FUNCTION palmdb.health_level(double precision, double precision, double precision, boolean) TO pg_monitor;
 GRANT SELECT ON palmdb.health_threshold_parameters TO pg_monitor;
 GRANT EXECUTE ON FUNCTION palmdb.health_threshold_value(text, text, jsonb) TO pg_monitor;
+GRANT EXECUTE ON FUNCTION palmdb.health_refuse_unknown(text, text[], text[]) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION palmdb.health_settings(jsonb) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION palmdb.health_row(text, double precision, double precision, double precision, text, text, text, boolean, boolean, text, text) TO pg_monitor;
 GRANT EXECUTE ON FUNCTION palmdb.health_selected(text, text[]) TO pg_monitor;

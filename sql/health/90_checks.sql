@@ -37,25 +37,10 @@ LANGUAGE plpgsql
 STABLE
 SET search_path = pg_catalog, pg_temp
 AS $$
-DECLARE
-    unknown text;
 BEGIN
-    SELECT string_agg(format('"%s"', o.name), ', ' ORDER BY o.name)
-    INTO unknown
-    FROM unnest(only_checks) AS o (name)
-    WHERE NOT EXISTS (
-        SELECT 1
-        FROM palmdb.health_checks AS c
-        WHERE c.name = o.name
+    PERFORM palmdb.health_refuse_unknown(
+        'check', only_checks, ARRAY(SELECT c.name FROM palmdb.health_checks AS c)
     );
-    IF unknown IS NOT NULL THEN
-        RAISE EXCEPTION 'unknown check %', unknown
-            USING ERRCODE = 'invalid_parameter_value',
-                  HINT = (
-                      SELECT format('known checks: %s', string_agg(c.name, ', ' ORDER BY c.name))
-                      FROM palmdb.health_checks AS c
-                  );
-    END IF;
     -- Refuses unknown thresholds and bad values before any check runs.
     PERFORM palmdb.health_settings(thresholds);
 
