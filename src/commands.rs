@@ -413,8 +413,7 @@ async fn verify_command(
         progress: !quiet && !args.json,
         pg_restore: args.pg_restore,
     };
-    let mut report = crate::verify::verify(settings, &options).await?;
-    report.conclude();
+    let report = crate::verify::verify(settings, &options).await?;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {

@@ -23,4 +23,5 @@ pub mod set_aside;
 pub mod sql_quote;
 pub mod stats;
 pub mod tls_read;
+pub mod ui;
 pub mod verify;

@@ -17,4 +17,4 @@ pub mod table;
 pub mod thresholds;
 
 pub use collect::{collect, HealthOptions};
-pub use report::{Check, HealthReport, Status};
+pub use report::{Check, HealthReport};

@@ -2,7 +2,8 @@
 
 use std::fmt::Write;
 
-use super::report::{format_value, HealthReport, Status};
+use super::report::{format_value, HealthReport};
+use crate::ui::Verdict;
 
 /// Renders the report as a table followed by the remedies of the checks that are not ok.
 pub fn render(report: &HealthReport) -> String {
@@ -46,7 +47,7 @@ pub fn render(report: &HealthReport) -> String {
     let problems: Vec<_> = report
         .checks
         .iter()
-        .filter(|c| c.status != Status::Ok)
+        .filter(|c| c.status != Verdict::Ok)
         .collect();
     if !problems.is_empty() {
         let _ = writeln!(out, "\nwhat to do:");
@@ -61,10 +62,11 @@ pub fn render(report: &HealthReport) -> String {
 }
 
 /// Problems in capitals, so they stand out in a column of "ok".
-fn label(status: Status) -> &'static str {
+fn label(status: Verdict) -> &'static str {
     match status {
-        Status::Ok => "ok",
-        Status::Warning => "WARNING",
-        Status::Critical => "CRITICAL",
+        Verdict::Ok => "ok",
+        Verdict::Warning => "WARNING",
+        Verdict::Critical => "CRITICAL",
+        Verdict::Unknown => "UNKNOWN",
     }
 }

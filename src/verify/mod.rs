@@ -69,6 +69,7 @@ pub async fn verify(settings: &ConnectSettings, options: &VerifyOptions) -> Resu
             )
             .await?;
             report.restore_test = Some(test);
+            report.conclude();
         }
     }
     Ok(report)
@@ -85,6 +86,7 @@ pub fn check_backup(
     let manifest = match backup.manifest() {
         Err(problems) => {
             report.manifest_problems = problems;
+            report.conclude();
             return Ok((report, None));
         }
         Ok(manifest) => manifest,
@@ -110,5 +112,6 @@ pub fn check_backup(
         .map(|entry| integrity::check_schema(&files, entry));
     report.rows = manifest.total_rows;
     report.bytes = manifest.total_bytes;
+    report.conclude();
     Ok((report, Some((files, manifest))))
 }
