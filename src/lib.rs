@@ -14,6 +14,7 @@ pub mod duration;
 pub mod error;
 pub mod health;
 pub mod insights;
+pub mod interrupt;
 pub mod maintain;
 pub mod migrate;
 pub mod pg_tools;

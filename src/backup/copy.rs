@@ -54,8 +54,8 @@ pub struct CopyFailure {
     pub error: String,
 }
 
-impl CopyReport {
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for CopyReport {
+    fn render_text(&self) -> String {
         let mut out = String::new();
         for c in &self.copied {
             out.push_str(&format!(
@@ -79,6 +79,30 @@ impl CopyReport {
         ));
         out
     }
+}
+
+/// `palmdb backup copy`: copies on a blocking thread (Ctrl-C or SIGTERM stops it, and the
+/// copy in progress is not published), prints the report, and fails if any backup failed.
+pub async fn run(
+    from: Repository,
+    to: Repository,
+    which: Which,
+    format: crate::ui::Format,
+) -> Result<crate::error::ExitCode> {
+    let report = tokio::select! {
+        result = tokio::task::spawn_blocking(move || copy(&from, &to, &which)) => result??,
+        signal = crate::interrupt::interrupted() => return Err(signal),
+    };
+    crate::ui::emit(&report, format)?;
+    if !report.failed.is_empty() {
+        return Err(Failure::operation(format!(
+            "{} of {} backups could not be copied",
+            report.failed.len(),
+            report.failed.len() + report.copied.len() + report.skipped.len()
+        ))
+        .into());
+    }
+    Ok(crate::error::ExitCode::Ok)
 }
 
 /// Copies the chosen backups. With one backup, a failure is an error; with `--all`, each

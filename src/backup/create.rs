@@ -73,6 +73,37 @@ pub struct CreateSummary {
     pub warnings: Vec<String>,
 }
 
+/// `palmdb backup create`: on one server session, takes the backup (Ctrl-C or SIGTERM drops
+/// the backup in progress, which deletes what it wrote), names its warnings on stderr and
+/// prints the summary.
+pub async fn run(
+    session: &ConnectSettings,
+    options: &CreateOptions,
+    format: crate::ui::Format,
+) -> Result<crate::error::ExitCode> {
+    session
+        .require_session(
+            "backup create",
+            "its snapshot (shared with its workers and pg_dump) needs one server session",
+        )
+        .await?;
+    let summary = tokio::select! {
+        result = create(session, options) => result?,
+        signal = crate::interrupt::interrupted() => return Err(signal),
+    };
+    for warning in &summary.warnings {
+        eprintln!("palmdb: warning: {warning}");
+    }
+    crate::ui::emit(&summary, format)
+}
+
+impl crate::ui::Report for CreateSummary {
+    /// The id alone, for `id=$(palmdb backup create)`.
+    fn render_text(&self) -> String {
+        format!("{}\n", self.id)
+    }
+}
+
 pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Result<CreateSummary> {
     let started = Instant::now();
     let rules = options

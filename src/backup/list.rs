@@ -112,8 +112,27 @@ pub fn render_invalid(invalid: &[InvalidBackup]) -> String {
         .collect()
 }
 
+/// What `list` prints: the valid backups, newest first (a JSON array).
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct BackupList(pub Vec<BackupSummary>);
+
+/// `palmdb backup list`: invalid backups named on stderr, the valid ones on stdout.
+pub fn run(repo: &Repository, format: crate::ui::Format) -> Result<crate::error::ExitCode> {
+    let scan = scan(repo)?;
+    eprint!("{}", render_invalid(&scan.invalid));
+    crate::ui::emit(&BackupList(summaries(&scan)), format)
+}
+
+impl crate::ui::Report for BackupList {
+    /// The table.
+    fn render_text(&self) -> String {
+        render_text(&self.0)
+    }
+}
+
 /// The table `list` prints.
-pub fn render_text(backups: &[BackupSummary]) -> String {
+fn render_text(backups: &[BackupSummary]) -> String {
     if backups.is_empty() {
         return "no backups\n".to_string();
     }

@@ -54,11 +54,22 @@ impl BackupStatus {
     pub fn exit_code(&self) -> ExitCode {
         self.status.exit_code()
     }
+}
 
+impl crate::ui::Report for BackupStatus {
     /// One Nagios-style line: `BACKUP OK: ...`.
-    pub fn render_text(&self) -> String {
+    fn render_text(&self) -> String {
         format!("BACKUP {}: {}\n", self.status.word(), self.message)
     }
+
+    fn exit_code(&self) -> crate::error::ExitCode {
+        self.status.exit_code()
+    }
+}
+
+/// `palmdb backup status`: the verdict, printed, and its exit code.
+pub fn run(repos: &[Repository], max_age: Duration, format: crate::ui::Format) -> Result<ExitCode> {
+    crate::ui::emit(&check_status(repos, max_age)?, format)
 }
 
 /// Judges each repository; the worst verdict wins. With one repository, an unreadable one is

@@ -13,6 +13,7 @@ pub mod pgbouncer;
 pub mod prometheus;
 pub mod record;
 pub mod report;
+pub mod run;
 pub mod table;
 pub mod thresholds;
 

@@ -54,6 +54,24 @@ pub struct TopQueries {
 
 /// The `limit` most expensive statements by `by`. Without pg_stat_statements this is one
 /// error saying what to install (see [`prerequisites`]).
+/// `palmdb queries`: the top statements, read in one transaction (so it works through a
+/// pooler in transaction mode, as stats does).
+pub async fn run(
+    settings: &crate::connect::ConnectSettings,
+    by: OrderBy,
+    limit: i32,
+    format: crate::ui::Format,
+) -> Result<crate::error::ExitCode> {
+    let client = settings
+        .with_application_name("palmdb queries")
+        .connect()
+        .await?;
+    client.batch_execute("BEGIN READ ONLY").await?;
+    let top = top_queries(&client, by, limit).await?;
+    client.batch_execute("COMMIT").await?;
+    crate::ui::emit(&top, format)
+}
+
 pub async fn top_queries(client: &Client, by: OrderBy, limit: i32) -> Result<TopQueries> {
     prerequisites::require_pg_stat_statements(client).await?;
     let rows = client
@@ -85,8 +103,8 @@ pub async fn top_queries(client: &Client, by: OrderBy, limit: i32) -> Result<Top
     Ok(TopQueries { by, statements })
 }
 
-impl TopQueries {
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for TopQueries {
+    fn render_text(&self) -> String {
         if self.statements.is_empty() {
             return "no statements recorded for this database yet\n".to_string();
         }

@@ -30,8 +30,10 @@ impl StatusReport {
     pub fn exit_code(&self) -> ExitCode {
         self.status.exit_code()
     }
+}
 
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for StatusReport {
+    fn render_text(&self) -> String {
         let mut text = String::new();
         let line = |text: &mut String, key: &str, value: String| {
             text.push_str(&format!("{key:<11}{value}\n"));
@@ -93,6 +95,10 @@ impl StatusReport {
             },
         );
         text
+    }
+
+    fn exit_code(&self) -> crate::error::ExitCode {
+        self.status.exit_code()
     }
 }
 

@@ -61,8 +61,10 @@ impl RestoreReport {
         self.rows = self.tables.iter().map(|t| t.rows).sum();
         self.seconds = started.elapsed().as_secs_f64();
     }
+}
 
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for RestoreReport {
+    fn render_text(&self) -> String {
         let mut out = String::new();
         if self.dry_run {
             out.push_str(&format!(

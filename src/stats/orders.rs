@@ -74,8 +74,8 @@ pub async fn orders_by_status(client: &Client, query: &OrdersQuery) -> Result<Or
     })
 }
 
-impl OrdersPage {
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for OrdersPage {
+    fn render_text(&self) -> String {
         if self.orders.is_empty() {
             return format!("no {} orders\n", self.status);
         }

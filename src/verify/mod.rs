@@ -44,6 +44,15 @@ pub struct VerifyOptions {
     pub identities: Option<Arc<Identities>>,
 }
 
+/// `palmdb backup verify`: verifies, prints the report, and exits 0 (OK) or 2 (FAILED).
+pub async fn run(
+    settings: &ConnectSettings,
+    options: &VerifyOptions,
+    format: crate::ui::Format,
+) -> Result<crate::error::ExitCode> {
+    crate::ui::emit(&verify(settings, options).await?, format)
+}
+
 /// Runs `palmdb backup verify`. Problems with the backup are in the report (FAILED, exit 2);
 /// an `Err` means the verification itself could not run (exit 3).
 pub async fn verify(settings: &ConnectSettings, options: &VerifyOptions) -> Result<VerifyReport> {

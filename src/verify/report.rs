@@ -77,8 +77,10 @@ impl VerifyReport {
     pub fn exit_code(&self) -> ExitCode {
         self.status.exit_code()
     }
+}
 
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for VerifyReport {
+    fn render_text(&self) -> String {
         let mut out = String::new();
         if self.status == Verdict::Ok {
             let checked = if self.lines_checked {
@@ -124,5 +126,9 @@ impl VerifyReport {
             out.push_str(&test.render_text());
         }
         out
+    }
+
+    fn exit_code(&self) -> crate::error::ExitCode {
+        self.status.exit_code()
     }
 }

@@ -21,6 +21,7 @@ use crate::backup::prune::{prune as prune_backups, PruneOptions};
 use crate::error::one_line;
 use crate::serve::backups as api;
 use crate::serve::state::AppState;
+use crate::ui::Report;
 
 /// The outcome of the last verification of a backup run from the dashboard.
 #[derive(Debug, Clone)]
