@@ -101,7 +101,13 @@ async fn demo_data_command(
         seed: args.seed,
         force: args.force,
     };
-    crate::demo_data::run(settings, &options, !quiet, Format::json(args.json)).await
+    crate::demo_data::run(
+        settings,
+        &options,
+        !quiet && !args.json,
+        Format::json(args.json),
+    )
+    .await
 }
 
 async fn stats_command(settings: &ConnectSettings, args: StatsArgs) -> Result<ExitCode> {
@@ -177,7 +183,7 @@ async fn backup_command(
                 lock_timeout: a.lock_timeout,
                 schema: !a.no_schema,
                 pg_dump: a.pg_dump,
-                quiet,
+                progress: !quiet && !a.json,
             };
             create::run(session, &options, Format::json(a.json)).await
         }
@@ -207,7 +213,7 @@ async fn backup_command(
                 Some(what) if !a.all => copy::Which::One(what),
                 _ => copy::Which::All,
             };
-            copy::run(from, to, which, Format::json(a.json)).await
+            copy::run(from, to, which, !quiet && !a.json, Format::json(a.json)).await
         }
     }
 }

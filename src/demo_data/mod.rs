@@ -12,7 +12,6 @@
 //! identities → count } → ANALYZE.
 
 mod guard;
-pub mod progress;
 
 use std::time::{Duration, Instant};
 
@@ -108,7 +107,7 @@ pub async fn run(
         .with_application_name("palmdb demo-data")
         .connect()
         .await?;
-    let spinner = progress::Spinner::new(!progress);
+    let spinner = crate::ui::progress::Spinner::new(progress);
     let report = fill(&mut client, options, &|step| spinner.step(step)).await;
     spinner.finish();
     let mut report = report?;

@@ -19,7 +19,6 @@ use tokio_postgres::{Client, GenericClient, Transaction};
 use super::copy_in::{self, RowCounter, RowWriter};
 use super::derived;
 use super::plan::TableToLoad;
-use super::progress::Progress;
 use super::schema::{self, Part, StoredSchema};
 use super::sequences::{self, BackupSequence, SequenceFix, Setting};
 use super::target;
@@ -27,6 +26,7 @@ use super::triggers;
 use crate::archive::RelationName;
 use crate::error::{describe_pg_error, Failure};
 use crate::set_aside::{foreign_keys, indexes};
+use crate::ui::progress::{Progress, Total};
 
 /// How a failed load ends: the transaction rolls back, the target is as it was.
 const NOTHING_RESTORED: &str = "nothing was restored";
@@ -131,9 +131,11 @@ pub async fn load_all(
             });
             continue;
         }
-        let bar = options.progress.table(&table.display_name(), table.rows);
+        let bar = options
+            .progress
+            .bar(&table.display_name(), Total::Exact(table.rows));
         let counter = RowCounter::default();
-        let mut on_chunk = |rows: u64| bar.set_position(rows);
+        let mut on_chunk = |rows: u64, bytes: u64| bar.set(rows, bytes);
         let rows = copy_in::load(
             &transaction,
             &table.copy_sql(freeze),

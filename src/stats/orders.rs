@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use super::table::{money, time, Table};
+use super::table::{money, time};
+use crate::ui::table::{Align, Table};
 
 #[derive(Debug, Clone)]
 pub struct OrdersQuery {
@@ -80,12 +81,12 @@ impl crate::ui::Report for OrdersPage {
             return format!("no {} orders\n", self.status);
         }
         let mut table = Table::new(&[
-            ("ID", true),
-            ("CREATED", false),
-            ("AMOUNT", true),
-            ("CUR", false),
-            ("CUSTOMER", false),
-            ("USER", false),
+            ("ID", Align::Right),
+            ("CREATED", Align::Left),
+            ("AMOUNT", Align::Right),
+            ("CUR", Align::Left),
+            ("CUSTOMER", Align::Left),
+            ("USER", Align::Left),
         ]);
         for order in &self.orders {
             table.push(vec![

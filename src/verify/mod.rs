@@ -24,6 +24,7 @@ use crate::archive::integrity;
 use crate::archive::repository::{Backup, Repository};
 use crate::archive::Manifest;
 use crate::connect::ConnectSettings;
+use crate::ui::progress::{Progress, Total};
 use report::VerifyReport;
 
 #[derive(Debug, Clone)]
@@ -35,7 +36,7 @@ pub struct VerifyOptions {
     /// `--scratch-database NAME`: an existing database for the restore test, emptied before
     /// and after, instead of one created and dropped.
     pub scratch_database: Option<String>,
-    /// Progress bars on a terminal (restore test only).
+    /// Progress bars on a terminal (re-reading the files, and the restore test).
     pub progress: bool,
     /// `--pg-restore PATH` for the restore test.
     pub pg_restore: Option<PathBuf>,
@@ -60,9 +61,10 @@ pub async fn verify(settings: &ConnectSettings, options: &VerifyOptions) -> Resu
     let what = options.backup.clone();
     let identities = options.identities.clone();
     let restore_test = options.restore_test;
+    let show = options.progress;
     let (mut report, readable) = tokio::task::spawn_blocking(move || {
         let backup = repo.locate(&what)?;
-        let checked = check_backup(&backup, identities)?;
+        let checked = check_backup_watched(&backup, identities, &Progress::new(show))?;
         Ok::<_, anyhow::Error>(checked)
     })
     .await??;
@@ -91,6 +93,15 @@ pub fn check_backup(
     backup: &Backup,
     identities: Option<Arc<Identities>>,
 ) -> Result<(VerifyReport, Option<(BackupFiles, Manifest)>)> {
+    check_backup_watched(backup, identities, &Progress::hidden())
+}
+
+/// [`check_backup`] with a bar per file while its lines are re-read.
+pub fn check_backup_watched(
+    backup: &Backup,
+    identities: Option<Arc<Identities>>,
+    progress: &Progress,
+) -> Result<(VerifyReport, Option<(BackupFiles, Manifest)>)> {
     let mut report = VerifyReport::new(backup.name().to_string(), backup.describe());
     let manifest = match backup.manifest() {
         Err(problems) => {
@@ -113,7 +124,17 @@ pub fn check_backup(
     report.encrypted = manifest.encryption.is_some();
     report.lines_checked = files.can_read_rows();
     for entry in &manifest.tables {
-        report.files.push(integrity::check_file(&files, entry));
+        let check = if files.can_read_rows() {
+            let bar = progress.bar(&entry.qualified_name(), Total::Exact(entry.rows));
+            let check = integrity::check_file_watched(&files, entry, &mut |rows, bytes| {
+                bar.set(rows, bytes)
+            });
+            bar.finish();
+            check
+        } else {
+            integrity::check_file(&files, entry)
+        };
+        report.files.push(check);
     }
     report.schema = manifest
         .schema

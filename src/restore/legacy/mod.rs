@@ -13,11 +13,11 @@ use anyhow::Result;
 
 use super::load::{self, LoadOptions, Producer};
 use super::plan::{ColumnToLoad, TableToLoad};
-use super::progress::Progress;
 use super::report::{RestoreReport, TableOutcome};
 use super::{order, sequences, target};
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
+use crate::ui::progress::Progress;
 use document::ScannedTable;
 use fields::Target;
 
