@@ -14,3 +14,6 @@ pub mod verdict;
 
 pub use report::{emit, Format, Report};
 pub use verdict::Verdict;
+
+#[cfg(test)]
+mod text_snapshots;
