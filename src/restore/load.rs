@@ -19,6 +19,7 @@ use tokio_postgres::{Client, GenericClient, Transaction};
 use super::copy_in::{self, RowCounter, RowWriter};
 use super::derived;
 use super::plan::TableToLoad;
+use super::report::TableOutcome;
 use super::schema::{self, Part, StoredSchema};
 use super::sequences::{self, BackupSequence, SequenceFix, Setting};
 use super::target;
@@ -37,17 +38,9 @@ const LOCK_WAIT: &str = "30s";
 /// Produces one table's COPY text rows, on a blocking thread.
 pub type Producer = Box<dyn FnOnce(&mut RowWriter) -> Result<()> + Send>;
 
-/// One loaded table.
-#[derive(Debug, Clone, Serialize)]
-pub struct LoadedTable {
-    pub table: String,
-    pub rows: u64,
-    pub seconds: f64,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Loaded {
-    pub tables: Vec<LoadedTable>,
+    pub tables: Vec<TableOutcome>,
     pub sequences: Vec<SequenceFix>,
     /// Derived tables recomputed and materialized views refreshed.
     pub recomputed: Vec<String>,
@@ -124,7 +117,7 @@ pub async fn load_all(
         let started = Instant::now();
         if table.columns.is_empty() && table.rows == 0 {
             // Nothing to load, and no column to name (an empty legacy table).
-            loaded.push(LoadedTable {
+            loaded.push(TableOutcome {
                 table: table.display_name(),
                 rows: 0,
                 seconds: 0.0,
@@ -154,7 +147,7 @@ pub async fn load_all(
             ))
             .into());
         }
-        loaded.push(LoadedTable {
+        loaded.push(TableOutcome {
             table: table.display_name(),
             rows,
             seconds: started.elapsed().as_secs_f64(),

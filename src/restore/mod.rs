@@ -225,13 +225,7 @@ pub async fn restore_backup(
         },
     )
     .await?;
-    for table in loaded.tables {
-        report.tables.push(TableOutcome {
-            table: table.table,
-            rows: table.rows,
-            seconds: table.seconds,
-        });
-    }
+    report.tables.extend(loaded.tables);
     report.sequences = loaded.sequences;
     report.recomputed = loaded.recomputed;
     report.finish(started);

@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use super::sequences::SequenceFix;
 
+/// One table loaded (or, with `--dry-run`, that would be): what `load` returns and the
+/// report lists.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableOutcome {
     pub table: String,

@@ -136,15 +136,7 @@ pub async fn restore_legacy(
         },
     )
     .await?;
-    report.tables = loaded
-        .tables
-        .into_iter()
-        .map(|t| TableOutcome {
-            table: t.table,
-            rows: t.rows,
-            seconds: t.seconds,
-        })
-        .collect();
+    report.tables = loaded.tables;
     report.sequences = loaded.sequences;
     report.finish(started);
     Ok(report)
