@@ -47,6 +47,14 @@ pub fn duration(d: Duration) -> String {
     }
 }
 
+/// Time left, to the second (tenths would flicker): `12s`, `1m05s`, `2h03m`.
+pub fn eta(d: Duration) -> String {
+    match d.as_secs() {
+        seconds if seconds < 60 => format!("{seconds}s"),
+        _ => duration(d),
+    }
+}
+
 /// Whole units below 1000, else one decimal and the next unit (1000 apart).
 fn scaled(mut n: f64, units: &[&str], space: &str) -> String {
     if n < 1000.0 {
@@ -89,5 +97,7 @@ mod tests {
             duration(Duration::from_secs(2 * 3600 + 3 * 60 + 9)),
             "2h03m"
         );
+        assert_eq!(eta(Duration::from_millis(12_900)), "12s");
+        assert_eq!(eta(Duration::from_secs(65)), "1m05s");
     }
 }

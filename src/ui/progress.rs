@@ -142,7 +142,7 @@ fn style(exact: bool, bytes: Arc<AtomicU64>) -> ProgressStyle {
         move |state: &ProgressState, w: &mut dyn std::fmt::Write| {
             let left = state.len().is_some_and(|len| state.pos() < len);
             let _ = if exact && left && state.pos() > 0 && !state.is_finished() {
-                write!(w, "ETA {}", human::duration(whole_seconds(state.eta())))
+                write!(w, "ETA {}", human::eta(state.eta()))
             } else {
                 w.write_str(&human::duration(state.elapsed()))
             };
@@ -181,9 +181,4 @@ impl Spinner {
             bar.finish_and_clear();
         }
     }
-}
-
-/// An ETA to the second: tenths would flicker.
-fn whole_seconds(d: Duration) -> Duration {
-    Duration::from_secs(d.as_secs())
 }

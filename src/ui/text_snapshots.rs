@@ -345,3 +345,83 @@ fn stats_orders_text() {
     };
     assert_snapshot!(page.render_text());
 }
+
+#[test]
+fn stats_user_text() {
+    let stats = crate::stats::UserStats {
+        user_id: "0b7e6a4e-5f1c-4f5e-9a34-2d1f0c1b2a3c".into(),
+        email: "ada@example.com".into(),
+        role: "customer".into(),
+        signed_up_at: at(8, 0),
+        orders_total: 12,
+        orders_completed: 10,
+        orders_refunded: 1,
+        revenue_cents: 123_456,
+        sessions_total: 40,
+        sessions_completed: 38,
+        sessions_failed: 2,
+        first_activity_at: Some(at(8, 5)),
+        last_activity_at: None,
+    };
+    assert_snapshot!(stats.render_text());
+}
+
+#[test]
+fn queries_text() {
+    use crate::insights::queries::{OrderBy, Statement, TopQueries};
+    let top = TopQueries {
+        by: OrderBy::Total,
+        statements: vec![
+            Statement {
+                query_id: 1,
+                calls: 1200,
+                total_time_ms: 5432.123,
+                mean_time_ms: 4.5268,
+                rows: 1200,
+                cache_hit_ratio: Some(0.9987),
+                share_of_total: Some(0.61),
+                query:
+                    "SELECT * FROM orders\n  WHERE status = $1 ORDER BY created_at DESC LIMIT $2"
+                        .into(),
+            },
+            Statement {
+                query_id: 2,
+                calls: 3,
+                total_time_ms: 12.0,
+                mean_time_ms: 4.0,
+                rows: 0,
+                cache_hit_ratio: None,
+                share_of_total: None,
+                query: "UPDATE users SET role = $1 WHERE id = $2".into(),
+            },
+        ],
+    };
+    assert_snapshot!(top.render_text());
+    let none = TopQueries {
+        by: OrderBy::Calls,
+        statements: Vec::new(),
+    };
+    assert_snapshot!("queries_text_none", none.render_text());
+}
+
+#[test]
+fn demo_data_text() {
+    let report = crate::demo_data::DemoReport {
+        database: "palm".into(),
+        seed: 1,
+        tables: vec![
+            crate::demo_data::TableCount {
+                table: "users".into(),
+                rows: 1000,
+            },
+            crate::demo_data::TableCount {
+                table: "preorders".into(),
+                rows: 1000,
+            },
+        ],
+        elapsed_ms: 2049,
+    };
+    assert_snapshot!(report.render_text());
+    let json = serde_json::to_value(&report).unwrap();
+    assert!(json.get("database").is_none(), "the JSON is as before");
+}
