@@ -1014,7 +1014,7 @@ fn on_a_terminal(db: &TestDb, args: &[&str]) -> String {
 }
 
 #[test]
-fn on_a_terminal_the_bars_show_human_rates_and_the_run_ends_with_a_summary() {
+fn on_a_terminal_the_bars_show_human_rates_and_create_ends_with_a_summary() {
     let db = TestDb::new("backup_tty");
     db.execute(
         "CREATE TABLE readings (id bigint PRIMARY KEY, note text);
@@ -1059,6 +1059,16 @@ fn on_a_terminal_the_bars_show_human_rates_and_the_run_ends_with_a_summary() {
         summary.contains("50.0k rows") && summary.contains(" rows/s, ") && summary.ends_with("/s)"),
         "{summary}"
     );
+
+    // backup verify shows a bar per file while it re-reads, of the manifest's row count.
+    let verified = on_a_terminal(&db, &["backup", "verify", "latest", "--dir", dir_text]);
+    assert!(
+        verified.lines().any(|l| l.contains("public.readings")
+            && l.contains("50.0k/50.0k rows")
+            && l.contains(" rows/s, ")),
+        "a bar while verify re-reads: {verified}"
+    );
+    assert!(verified.contains("OK: backup "), "{verified}");
 
     // Piped, the same command prints the id alone, and no bar.
     let out = db.palmdb(&["backup", "create", "--dir", dir_text]);
