@@ -42,11 +42,6 @@ impl Progress {
         Progress { bars: None }
     }
 
-    /// Whether bars are drawn (and a closing summary line is worth printing).
-    pub fn is_drawn(&self) -> bool {
-        self.bars.is_some()
-    }
-
     /// A bar for `name` heading for `total` rows.
     pub fn bar(&self, name: &str, total: Total) -> Bar {
         let Some(bars) = &self.bars else {
@@ -61,13 +56,6 @@ impl Progress {
         bar.set_style(style(exact, bytes.clone()));
         bar.set_prefix(name.to_string());
         Bar { bar, bytes }
-    }
-
-    /// Prints a line above the bars (or on stderr when there are none drawn: nothing).
-    pub fn println(&self, line: &str) {
-        if let Some(bars) = &self.bars {
-            let _ = bars.println(line);
-        }
     }
 }
 
