@@ -5,10 +5,11 @@
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
-use super::report::{Check, HealthReport, Status};
+use super::report::{Check, HealthReport};
 use super::thresholds::{self, Threshold};
 use super::{catalog, guard};
 use crate::error::Failure;
+use crate::ui::Verdict;
 
 /// Which checks to run and with which thresholds; the default runs all with the defaults of
 /// `palmdb.health_thresholds`.
@@ -42,7 +43,10 @@ pub async fn collect(client: &Client, options: &HealthOptions) -> Result<HealthR
             let status: String = row.get("status");
             checks.push(Check {
                 name: row.get("name"),
-                status: Status::parse(&status).with_context(|| {
+                status: Verdict::parse(&status)
+                    // SQL judges ok, warning or critical; unknown is not a check's verdict.
+                    .filter(|v| *v != Verdict::Unknown)
+                    .with_context(|| {
                     format!("palmdb.checks() returned the unknown status \"{status}\"")
                 })?,
                 value: row.get("value"),

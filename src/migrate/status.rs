@@ -9,13 +9,15 @@ use super::plan::{self, AppliedMigration, Drift, PendingMigration};
 use super::source::Source;
 use crate::connect::ConnectSettings;
 use crate::error::ExitCode;
+use crate::ui::verdict::{migrate_word, Verdict};
 
 /// The status report; its JSON form is a contract for scripts.
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
     pub database: String,
-    /// `up_to_date`, `pending` or `drift`.
-    pub status: &'static str,
+    /// `up_to_date` (ok), `pending` (warning) or `drift` (critical).
+    #[serde(serialize_with = "migrate_word")]
+    pub status: Verdict,
     pub current_version: Option<i32>,
     pub applied: Vec<AppliedMigration>,
     pub pending: Vec<PendingMigration>,
@@ -26,14 +28,12 @@ pub struct StatusReport {
 
 impl StatusReport {
     pub fn exit_code(&self) -> ExitCode {
-        match self.status {
-            "up_to_date" => ExitCode::Ok,
-            "pending" => ExitCode::Warning,
-            _ => ExitCode::Critical,
-        }
+        self.status.exit_code()
     }
+}
 
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for StatusReport {
+    fn render_text(&self) -> String {
         let mut text = String::new();
         let line = |text: &mut String, key: &str, value: String| {
             text.push_str(&format!("{key:<11}{value}\n"));
@@ -89,12 +89,16 @@ impl StatusReport {
             &mut text,
             "status",
             match self.status {
-                "up_to_date" => "UP TO DATE".to_string(),
-                "pending" => "PENDING: run palmdb migrate".to_string(),
+                Verdict::Ok => "UP TO DATE".to_string(),
+                Verdict::Warning => "PENDING: run palmdb migrate".to_string(),
                 _ => "DRIFT: applied migrations were changed".to_string(),
             },
         );
         text
+    }
+
+    fn exit_code(&self) -> crate::error::ExitCode {
+        self.status.exit_code()
     }
 }
 
@@ -107,14 +111,14 @@ pub async fn status(settings: &ConnectSettings, source: &Source) -> Result<Statu
     let plan = plan::build(&client, source).await?;
     let invalid_indexes = no_transaction::invalid_indexes(&client).await?;
     let status = if !plan.drift.is_empty() {
-        "drift"
+        Verdict::Critical
     } else if plan.pending.is_empty()
         && plan.changed_objects.is_empty()
         && invalid_indexes.is_empty()
     {
-        "up_to_date"
+        Verdict::Ok
     } else {
-        "pending"
+        Verdict::Warning
     };
     Ok(StatusReport {
         database: settings.database().to_string(),

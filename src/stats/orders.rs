@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use super::table::{money, time, Table};
+use super::table::{money, time};
+use crate::ui::table::{Align, Table};
 
 #[derive(Debug, Clone)]
 pub struct OrdersQuery {
@@ -74,18 +75,18 @@ pub async fn orders_by_status(client: &Client, query: &OrdersQuery) -> Result<Or
     })
 }
 
-impl OrdersPage {
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for OrdersPage {
+    fn render_text(&self) -> String {
         if self.orders.is_empty() {
             return format!("no {} orders\n", self.status);
         }
         let mut table = Table::new(&[
-            ("ID", true),
-            ("CREATED", false),
-            ("AMOUNT", true),
-            ("CUR", false),
-            ("CUSTOMER", false),
-            ("USER", false),
+            ("ID", Align::Right),
+            ("CREATED", Align::Left),
+            ("AMOUNT", Align::Right),
+            ("CUR", Align::Left),
+            ("CUSTOMER", Align::Left),
+            ("USER", Align::Left),
         ]);
         for order in &self.orders {
             table.push(vec![

@@ -115,8 +115,8 @@ fn from_row(row: &Row) -> Result<UserStats> {
     })
 }
 
-impl UserStats {
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for UserStats {
+    fn render_text(&self) -> String {
         let lines = [
             ("user", format!("{} ({})", self.email, self.user_id)),
             ("role", self.role.clone()),

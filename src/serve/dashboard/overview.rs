@@ -25,7 +25,7 @@ pub async fn page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
                 "Overall: "
                 span.status data-status=(report.status.as_str()) #overall { (report.status.as_str()) }
                 " — " (report.checks.len()) " checks, "
-                (report.checks.iter().filter(|c| c.status != crate::health::Status::Ok).count())
+                (report.checks.iter().filter(|c| c.status != crate::ui::Verdict::Ok).count())
                 " need attention."
             }
             table.checks {
