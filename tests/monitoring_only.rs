@@ -343,6 +343,87 @@ fn dry_run_prints_the_monitoring_sql_and_changes_nothing() {
 }
 
 #[test]
+fn on_a_foreign_database_each_command_says_what_to_do_in_one_line() {
+    let db = TestDb::foreign("mon_messages");
+    let before = schema_dump(&db, &[]);
+
+    // Plain migrate would create Palm's tables here: refused, nothing created.
+    let text = assert_exit(&db.palmdb(&["migrate"]), 1);
+    assert!(
+        text.contains(&format!(
+            "palmdb: database {} is not Palm's: it has no palmdb migration history and holds",
+            db.name
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("holds 12 table(s) or view(s) of its own (\"Odd \"\"Schema\"\" ✋\".\"Ünïcode Tàble \"\"q\"\"\", archive.events, shop.audit, shop.cars, shop.customers, ...)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HINT: to monitor it, install palmdb's monitoring objects alone (schema palmdb): palmdb migrate --monitoring-only"),
+        "{text}"
+    );
+    assert_exit(&db.palmdb(&["migrate", "--dry-run"]), 1);
+    assert_same_dump(&schema_dump(&db, &[]), &before, "a refused migrate");
+
+    let text = assert_exit(&db.palmdb(&["health"]), 3);
+    assert!(
+        text.contains("HINT: run palmdb migrate --monitoring-only"),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 2, "{text}");
+    let text = assert_exit(&db.palmdb(&["queries"]), 1);
+    assert!(
+        text.contains("HINT: run palmdb migrate --monitoring-only"),
+        "{text}"
+    );
+    let text = assert_exit(&db.palmdb(&["stats", "orders", "--status", "completed"]), 1);
+    assert!(
+        text.contains(&format!(
+            "palmdb: database {} does not have Palm's tables (public.users, ",
+            db.name
+        )),
+        "{text}"
+    );
+
+    // migrate status: what --monitoring-only would do.
+    let status = db.palmdb(&["migrate", "status", "--json"]);
+    assert_exit(&status, 1);
+    let json: Value = serde_json::from_slice(&status.stdout).unwrap();
+    assert_eq!(json["profile"], "monitoring");
+    assert_eq!(json["pending"][0]["file"], "V10__health_snapshots.sql");
+    assert_eq!(json["pending"].as_array().unwrap().len(), 2);
+    assert_same_dump(&schema_dump(&db, &[]), &before, "status");
+
+    install(&db);
+    // Installed: plain migrate still refuses, stats still says Palm's tables are missing.
+    let text = assert_exit(&db.palmdb(&["migrate"]), 1);
+    assert!(
+        text.contains("has palmdb's monitoring objects only (installed by palmdb migrate --monitoring-only): palmdb migrate would add Palm's application tables to it"),
+        "{text}"
+    );
+    assert!(
+        text.contains("HINT: run palmdb migrate --monitoring-only"),
+        "{text}"
+    );
+    let text = assert_exit(&db.palmdb(&["stats", "user", "ann@example.com"]), 1);
+    assert!(
+        text.contains("has palmdb's monitoring objects only, not Palm's tables (public.users, "),
+        "{text}"
+    );
+    assert_eq!(text.lines().count(), 2, "{text}");
+    let text = stdout(&db.palmdb(&["migrate", "status"]));
+    assert!(
+        text.contains("profile    monitoring only (schema palmdb)"),
+        "{text}"
+    );
+    assert!(text.contains("status     UP TO DATE"), "{text}");
+    // maintain reads the same thresholds and runs.
+    assert_success(&db.palmdb(&["maintain", "--dry-run"]));
+}
+
+#[test]
 fn a_monitoring_role_runs_health_on_a_monitoring_only_database() {
     let role = common::role::TestRole::create("mon_monitor", "NOSUPERUSER IN ROLE pg_monitor");
     let db = TestDb::foreign("mon_role");
