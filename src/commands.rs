@@ -79,13 +79,17 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
                     statement_timeout: args.statement_timeout,
                 },
             };
-            migrate::migrate_to(
-                settings,
-                &options,
-                args.target_version,
-                &mut std::io::stdout(),
-            )
-            .await?;
+            if args.monitoring_only {
+                migrate::monitoring::install(settings, &options, &mut std::io::stdout()).await?;
+            } else {
+                migrate::migrate_to(
+                    settings,
+                    &options,
+                    args.target_version,
+                    &mut std::io::stdout(),
+                )
+                .await?;
+            }
             Ok(ExitCode::Ok)
         }
     }

@@ -1068,7 +1068,7 @@ fn bad_input_and_unreachable_or_unmigrated_databases_exit_3() {
         "{printed}"
     );
     assert!(
-        printed.contains("HINT: run palmdb migrate first"),
+        printed.contains("HINT: run palmdb migrate --monitoring-only to install"),
         "{printed}"
     );
 

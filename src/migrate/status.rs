@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use super::no_transaction::{self, InvalidIndex};
 use super::plan::{self, AppliedMigration, Drift, PendingMigration};
+use super::profile::{self, Profile};
 use super::source::Source;
 use crate::connect::ConnectSettings;
 use crate::error::ExitCode;
@@ -15,6 +16,10 @@ use crate::ui::verdict::{migrate_word, Verdict};
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
     pub database: String,
+    /// `palm` (Palm's schema, `palmdb migrate`) or `monitoring` (palmdb's monitoring objects
+    /// alone, `palmdb migrate --monitoring-only`; also reported for a database that is not
+    /// Palm's and has nothing installed yet).
+    pub profile: &'static str,
     /// `up_to_date` (ok), `pending` (warning) or `drift` (critical).
     #[serde(serialize_with = "migrate_word")]
     pub status: Verdict,
@@ -30,6 +35,15 @@ impl StatusReport {
     pub fn exit_code(&self) -> ExitCode {
         self.status.exit_code()
     }
+
+    /// The command that applies what is pending on this kind of database.
+    fn command(&self) -> &'static str {
+        if self.profile == Profile::Monitoring.name() {
+            Profile::Monitoring.command()
+        } else {
+            Profile::Palm.command()
+        }
+    }
 }
 
 impl crate::ui::Report for StatusReport {
@@ -39,6 +53,15 @@ impl crate::ui::Report for StatusReport {
             text.push_str(&format!("{key:<11}{value}\n"));
         };
         line(&mut text, "database", self.database.clone());
+        line(
+            &mut text,
+            "profile",
+            if self.profile == Profile::Monitoring.name() {
+                "monitoring only (schema palmdb)".to_string()
+            } else {
+                "Palm's schema".to_string()
+            },
+        );
         line(
             &mut text,
             "version",
@@ -90,7 +113,7 @@ impl crate::ui::Report for StatusReport {
             "status",
             match self.status {
                 Verdict::Ok => "UP TO DATE".to_string(),
-                Verdict::Warning => "PENDING: run palmdb migrate".to_string(),
+                Verdict::Warning => format!("PENDING: run {}", self.command()),
                 _ => "DRIFT: applied migrations were changed".to_string(),
             },
         );
@@ -108,8 +131,15 @@ pub async fn status(settings: &ConnectSettings, source: &Source) -> Result<Statu
         .with_application_name("palmdb migrate status")
         .connect()
         .await?;
-    let plan = plan::build(&client, source).await?;
-    let invalid_indexes = no_transaction::invalid_indexes(&client).await?;
+    let profile = profile::inspect(&client, source)
+        .await?
+        .status_profile(source)?;
+    let plan = plan::build(&client, source, profile).await?;
+    let mut invalid_indexes = no_transaction::invalid_indexes(&client).await?;
+    if profile == Profile::Monitoring {
+        // The monitoring install repairs nothing outside its own schema.
+        invalid_indexes.retain(|i| i.schema == "palmdb");
+    }
     let status = if !plan.drift.is_empty() {
         Verdict::Critical
     } else if plan.pending.is_empty()
@@ -122,6 +152,7 @@ pub async fn status(settings: &ConnectSettings, source: &Source) -> Result<Statu
     };
     Ok(StatusReport {
         database: settings.database().to_string(),
+        profile: profile.name(),
         status,
         current_version: plan.current_version(),
         pending: plan.pending_summary(),

@@ -40,7 +40,7 @@ pub struct Order {
 
 /// A page of orders; an unknown status is a usage error naming the allowed ones.
 pub async fn orders_by_status(client: &Client, query: &OrdersQuery) -> Result<OrdersPage> {
-    let rows = client
+    let rows = match client
         .query(
             "SELECT o.id, o.user_id::text AS user_id, o.customer_email, o.status::text AS status,
                     o.amount_cents, o.currency, o.created_at, o.updated_at
@@ -48,7 +48,10 @@ pub async fn orders_by_status(client: &Client, query: &OrdersQuery) -> Result<Or
             &[&query.status, &query.limit, &query.before],
         )
         .await
-        .map_err(super::sql_error::explain)?;
+    {
+        Ok(rows) => rows,
+        Err(e) => return Err(super::sql_error::explain(client, e).await),
+    };
     let orders = rows
         .iter()
         .map(|r| {

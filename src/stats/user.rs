@@ -87,8 +87,11 @@ pub async fn user_stats(client: &Client, key: &UserKey) -> Result<UserStats> {
                 )
                 .await
         }
-    }
-    .map_err(super::sql_error::explain)?;
+    };
+    let row = match row {
+        Ok(row) => row,
+        Err(e) => return Err(super::sql_error::explain(client, e).await),
+    };
     match row {
         Some(row) => from_row(&row),
         None => Err(Failure::usage(format!("no user with {}", key.describe()))

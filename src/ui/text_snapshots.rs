@@ -244,6 +244,7 @@ fn backup_verify() {
 fn migrate_status(pending: bool) -> StatusReport {
     StatusReport {
         database: "palm".into(),
+        profile: "palm",
         status: if pending {
             Verdict::Warning
         } else {

@@ -118,6 +118,14 @@ impl TestDb {
         db
     }
 
+    /// A new database that is not Palm's: `tests/fixtures/foreign_schema.sql` (other schemas,
+    /// partitions, triggers, row-level security, domains, odd names), nothing of palmdb's.
+    pub fn foreign(tag: &str) -> TestDb {
+        let db = TestDb::new(tag);
+        db.execute(include_str!("../fixtures/foreign_schema.sql"));
+        db
+    }
+
     pub async fn client(&self) -> Client {
         connect(&self.url).await
     }
