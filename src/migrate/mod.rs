@@ -146,15 +146,7 @@ async fn apply_everything(
         )?;
         did_something = true;
     }
-    for object in &plan.changed_objects {
-        let mut attempt = 1;
-        loop {
-            match repeatable::apply(client, object, options.timeouts, major).await {
-                Err(e) if retry_after_lock_timeout(&e, &mut attempt).await => continue,
-                other => break other?,
-            }
-        }
-        writeln!(out, "applied sql/{}", object.path)?;
+    if repeatable::apply_all(client, &plan.changed_objects, options.timeouts, major, out).await? {
         did_something = true;
     }
     for line in no_transaction::repair_invalid_indexes(client, options.timeouts).await? {

@@ -78,15 +78,7 @@ async fn install_locked(
         )?;
         did_something = true;
     }
-    for object in &plan.changed_objects {
-        let mut attempt = 1;
-        loop {
-            match repeatable::apply(client, object, options.timeouts, major).await {
-                Err(e) if super::retry_after_lock_timeout(&e, &mut attempt).await => continue,
-                other => break other?,
-            }
-        }
-        writeln!(out, "applied sql/{}", object.path)?;
+    if repeatable::apply_all(client, &plan.changed_objects, options.timeouts, major, out).await? {
         did_something = true;
     }
     let version = super::history::read_applied_from(client, MONITORING_HISTORY)
