@@ -199,7 +199,9 @@ if ! pg_ctl status >/dev/null 2>&1; then
     die "port $port is taken by another server; stop it or pick another cache (PALMDB_CACHE_DIR)"
   fi
   log "starting PostgreSQL $major on 127.0.0.1:$port"
-  pg_ctl -l "$run/server.log" -w -t 60 start >/dev/null || {
+  # 9>&-: the server must not inherit this script's lock, or it holds it for as long as it
+  # runs and every later call for this major (a test asking for its URL) waits for ever.
+  pg_ctl -l "$run/server.log" -w -t 60 start >/dev/null 9>&- || {
     tail -n 20 "$run/server.log" >&2
     die "PostgreSQL $major did not start; see $run/server.log"
   }

@@ -141,6 +141,13 @@ pub struct MigrateArgs {
     #[arg(long, value_name = "VERSION")]
     pub target_version: Option<i32>,
 
+    /// Install or upgrade only palmdb's monitoring objects (schema palmdb: health checks,
+    /// insights, snapshot and threshold tables, grants to pg_monitor), for a database that is
+    /// not Palm's. Creates nothing outside schema palmdb; Palm's tables and history are not
+    /// touched.
+    #[arg(long, conflicts_with = "target_version")]
+    pub monitoring_only: bool,
+
     /// statement_timeout for every migration statement (0 turns it off).
     #[arg(long, default_value = "30m", value_parser = crate::duration::parse_pg_timeout)]
     pub statement_timeout: Duration,

@@ -1,18 +1,19 @@
-//! Runs one parsed command: turns CLI arguments into module options, calls the module, and
-//! prints its result. Returns the exit code for commands that check something.
+//! Runs one parsed command: turns CLI arguments into the module's options and calls the
+//! module's `run`, which prints its result (`ui::emit`). Returns the exit code for commands
+//! that check something.
 
 use anyhow::Result;
 
 use crate::cli::{AdviseArgs, QueriesArgs, ServeArgs};
 use crate::cli::{
-    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, HealthArgs, HealthFormat, MaintainArgs,
-    MigrateAction, MigrateArgs, RestoreArgs, SourceArgs, StatsArgs, StatsCommand, VerifyArgs,
+    BackupAction, BackupArgs, Cli, Command, DemoDataArgs, HealthArgs, MaintainArgs, MigrateAction,
+    MigrateArgs, RestoreArgs, SourceArgs, StatsArgs, StatsCommand, VerifyArgs,
 };
 use crate::connect::{self, ConnectSettings};
 use crate::error::ExitCode;
-use crate::health::{self, HealthOptions};
 use crate::maintain::{self, MaintainOptions};
 use crate::migrate::{self, history::Timeouts, source::Source, MigrateOptions};
+use crate::ui::{emit, Format};
 
 /// Whether a command reports a state (Nagios exit codes, 3 on errors) or performs an action.
 pub fn is_checking(cli: &Cli) -> bool {
@@ -60,12 +61,7 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
     match args.action {
         Some(MigrateAction::Status(status_args)) => {
             let report = migrate::status(settings, &source(&status_args.source)).await?;
-            if status_args.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.render_text());
-            }
-            Ok(report.exit_code())
+            emit(&report, Format::json(status_args.json))
         }
         None => {
             settings
@@ -83,13 +79,17 @@ async fn migrate_command(settings: &ConnectSettings, args: MigrateArgs) -> Resul
                     statement_timeout: args.statement_timeout,
                 },
             };
-            migrate::migrate_to(
-                settings,
-                &options,
-                args.target_version,
-                &mut std::io::stdout(),
-            )
-            .await?;
+            if args.monitoring_only {
+                migrate::monitoring::install(settings, &options, &mut std::io::stdout()).await?;
+            } else {
+                migrate::migrate_to(
+                    settings,
+                    &options,
+                    args.target_version,
+                    &mut std::io::stdout(),
+                )
+                .await?;
+            }
             Ok(ExitCode::Ok)
         }
     }
@@ -105,138 +105,41 @@ async fn demo_data_command(
         seed: args.seed,
         force: args.force,
     };
-    let mut client = settings
-        .with_application_name("palmdb demo-data")
-        .connect()
-        .await?;
-    let spinner = crate::demo_data::progress::Spinner::new(quiet);
-    let report = crate::demo_data::fill(&mut client, &options, &|step| spinner.step(step)).await;
-    spinner.finish();
-    let report = report?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.render_text(settings.database()));
-    }
-    Ok(ExitCode::Ok)
+    crate::demo_data::run(
+        settings,
+        &options,
+        !quiet && !args.json,
+        Format::json(args.json),
+    )
+    .await
 }
 
 async fn stats_command(settings: &ConnectSettings, args: StatsArgs) -> Result<ExitCode> {
-    let client = settings
-        .with_application_name("palmdb stats")
-        .connect()
-        .await?;
-    // One read-only transaction: through a pooler in transaction mode (PgBouncer) every
-    // statement, with its prepare and close, then runs on the one server it pins.
-    client.batch_execute("BEGIN READ ONLY").await?;
     match args.what {
-        StatsCommand::User(user_args) => {
-            let key = crate::stats::UserKey::parse(&user_args.user)?;
-            let stats = crate::stats::user_stats(&client, &key).await?;
-            if user_args.json {
-                println!("{}", serde_json::to_string_pretty(&stats)?);
-            } else {
-                print!("{}", stats.render_text());
-            }
+        StatsCommand::User(a) => {
+            crate::stats::run_user(settings, &a.user, Format::json(a.json)).await
         }
-        StatsCommand::Orders(order_args) => {
+        StatsCommand::Orders(a) => {
             let query = crate::stats::OrdersQuery {
-                status: order_args.status,
-                limit: order_args.limit,
-                before: order_args.before,
+                status: a.status,
+                limit: a.limit,
+                before: a.before,
             };
-            let page = crate::stats::orders_by_status(&client, &query).await?;
-            if order_args.json {
-                println!("{}", serde_json::to_string_pretty(&page)?);
-            } else {
-                print!("{}", page.render_text());
-            }
+            crate::stats::run_orders(settings, &query, Format::json(a.json)).await
         }
     }
-    client.batch_execute("COMMIT").await?;
-    Ok(ExitCode::Ok)
 }
 
 async fn health_command(settings: &ConnectSettings, args: HealthArgs) -> Result<ExitCode> {
-    let client = settings
-        .with_application_name("palmdb health")
-        .connect()
-        .await?;
-    let format = args.format.unwrap_or_else(|| {
-        if std::io::IsTerminal::is_terminal(&std::io::stdout()) {
-            HealthFormat::Table
-        } else {
-            HealthFormat::Json
-        }
-    });
-    if args.record {
-        let recorded = health::record::record_snapshot(&client, args.keep).await?;
-        if format == HealthFormat::Table {
-            println!("recorded a snapshot of {recorded} table(s) in palmdb.health_snapshots\n");
-        }
-    }
-    // PgBouncer's checks and thresholds are judged here, the others by SQL.
-    let pool = crate::health::pgbouncer::PREFIX;
-    let (pool_checks, checks): (Vec<String>, Vec<String>) =
-        args.checks.into_iter().partition(|c| c.starts_with(pool));
-    let (pool_thresholds, thresholds): (Vec<_>, Vec<_>) = args
-        .thresholds
-        .into_iter()
-        .partition(|t| t.name.starts_with(pool));
-    let console = match args.pgbouncer_url.as_deref() {
-        Some(url) => Some(connect::settings(Some(url))?),
-        None if !pool_checks.is_empty() || !pool_thresholds.is_empty() => {
-            return Err(crate::error::Failure::usage(
-                "the pgbouncer_* checks and thresholds need --pgbouncer-url",
-            )
-            .with_hint(
-                "--pgbouncer-url postgres://USER@HOST:6432/pgbouncer (PgBouncer's admin console)",
-            )
-            .into())
-        }
-        None => None,
+    let options = crate::health::run::HealthRun {
+        format: args.format,
+        checks: args.checks,
+        thresholds: args.thresholds,
+        pgbouncer_url: args.pgbouncer_url,
+        record: args.record,
+        keep: args.keep,
     };
-    let pool_thresholds =
-        crate::health::pgbouncer::PoolThresholds::with_overrides(&pool_thresholds)?;
-    if let Some(unknown) = pool_checks
-        .iter()
-        .find(|c| !crate::health::pgbouncer::CHECKS.contains(&c.as_str()))
-    {
-        return Err(
-            crate::error::Failure::usage(format!("unknown check \"{unknown}\""))
-                .with_hint(format!(
-                    "PgBouncer checks: {}",
-                    crate::health::pgbouncer::CHECKS.join(", ")
-                ))
-                .into(),
-        );
-    }
-    let only_pool = !pool_checks.is_empty() && checks.is_empty();
-    let options = HealthOptions { checks, thresholds };
-    let mut report = if only_pool {
-        health::HealthReport::new(Vec::new())
-    } else {
-        health::collect(&client, &options).await?
-    };
-    if let Some(console) = &console {
-        let mut pool = crate::health::pgbouncer::checks(
-            console,
-            settings.database(),
-            &pool_thresholds,
-            &pool_checks,
-        )
-        .await?;
-        let mut all = std::mem::take(&mut report.checks);
-        all.append(&mut pool);
-        report = health::HealthReport::new(all);
-    }
-    match format {
-        HealthFormat::Table => print!("{}", health::table::render(&report)),
-        HealthFormat::Json => println!("{}", serde_json::to_string_pretty(&report)?),
-        HealthFormat::Nagios => println!("{}", health::nagios::render(&report)),
-        HealthFormat::Prometheus => print!("{}", report.to_prometheus()),
-    }
-    Ok(report.exit_code())
+    crate::health::run::run(settings, options).await
 }
 
 async fn maintain_command(settings: &ConnectSettings, args: MaintainArgs) -> Result<ExitCode> {
@@ -261,7 +164,7 @@ async fn backup_command(
     args: BackupArgs,
     quiet: bool,
 ) -> Result<ExitCode> {
-    use crate::backup::{copy, create, list, prune, selection::Selection, status};
+    use crate::backup::{copy, create, list, prune, repository, selection::Selection, status};
     match args.action {
         BackupAction::Create(a) => {
             let recipients = a
@@ -270,7 +173,7 @@ async fn backup_command(
                 .map(crate::archive::encryption::Recipients::from_file)
                 .transpose()?;
             let options = create::CreateOptions {
-                repo: crate::backup::repository(a.dir.repo.as_deref(), a.dir.dir.as_deref())?,
+                repo: repository(a.dir.repo.as_deref(), a.dir.dir.as_deref())?,
                 recipients,
                 jobs: usize::from(a.jobs),
                 compression: a.compress,
@@ -284,50 +187,17 @@ async fn backup_command(
                 lock_timeout: a.lock_timeout,
                 schema: !a.no_schema,
                 pg_dump: a.pg_dump,
-                quiet,
+                progress: !quiet && !a.json,
             };
-            session
-                .require_session(
-                    "backup create",
-                    "its snapshot (shared with its workers and pg_dump) needs one server session",
-                )
-                .await?;
-            // Ctrl-C or SIGTERM drops the backup in progress, which deletes what it wrote.
-            let summary = tokio::select! {
-                result = create::create(session, &options) => result?,
-                signal = interrupted() => return Err(signal),
-            };
-            for warning in &summary.warnings {
-                eprintln!("palmdb: warning: {warning}");
-            }
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&summary)?);
-            } else {
-                println!("{}", summary.id);
-            }
-            Ok(ExitCode::Ok)
+            create::run(session, &options, Format::json(a.json)).await
         }
         BackupAction::List(a) => {
-            let repo = crate::backup::repository(a.dir.repo.as_deref(), a.dir.dir.as_deref())?;
-            let scan = list::scan(&repo)?;
-            eprint!("{}", list::render_invalid(&scan.invalid));
-            let backups = list::summaries(&scan);
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&backups)?);
-            } else {
-                print!("{}", list::render_text(&backups));
-            }
-            Ok(ExitCode::Ok)
+            let repo = repository(a.dir.repo.as_deref(), a.dir.dir.as_deref())?;
+            list::run(&repo, Format::json(a.json))
         }
         BackupAction::Status(a) => {
             let repos = crate::backup::repositories(&a.dir.repos, a.dir.dir.as_deref())?;
-            let report = status::check_status(&repos, a.max_age)?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.render_text());
-            }
-            Ok(report.exit_code())
+            status::run(&repos, a.max_age, Format::json(a.json))
         }
         BackupAction::Prune(a) => {
             let options = prune::PruneOptions {
@@ -336,14 +206,8 @@ async fn backup_command(
                 dry_run: a.dry_run,
                 unfinished_grace: a.unfinished_grace,
             };
-            let repo = crate::backup::repository(a.dir.repo.as_deref(), a.dir.dir.as_deref())?;
-            let report = prune::prune(&repo, &options)?;
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.render_text());
-            }
-            Ok(ExitCode::Ok)
+            let repo = repository(a.dir.repo.as_deref(), a.dir.dir.as_deref())?;
+            prune::run(&repo, &options, Format::json(a.json))
         }
         BackupAction::Verify(a) => verify_command(session, a, quiet).await,
         BackupAction::Copy(a) => {
@@ -353,24 +217,7 @@ async fn backup_command(
                 Some(what) if !a.all => copy::Which::One(what),
                 _ => copy::Which::All,
             };
-            let report = tokio::select! {
-                result = tokio::task::spawn_blocking(move || copy::copy(&from, &to, &which)) => result??,
-                signal = interrupted() => return Err(signal),
-            };
-            if a.json {
-                println!("{}", serde_json::to_string_pretty(&report)?);
-            } else {
-                print!("{}", report.render_text());
-            }
-            if !report.failed.is_empty() {
-                return Err(crate::error::Failure::operation(format!(
-                    "{} of {} backups could not be copied",
-                    report.failed.len(),
-                    report.failed.len() + report.copied.len() + report.skipped.len()
-                ))
-                .into());
-            }
-            Ok(ExitCode::Ok)
+            copy::run(from, to, which, !quiet && !a.json, Format::json(a.json)).await
         }
     }
 }
@@ -381,22 +228,6 @@ fn identities(
 ) -> Result<Option<std::sync::Arc<crate::archive::encryption::Identities>>> {
     path.map(|p| crate::archive::encryption::Identities::from_file(p).map(std::sync::Arc::new))
         .transpose()
-}
-
-/// Resolves when the process is asked to stop (Ctrl-C or SIGTERM), as an error to report.
-async fn interrupted() -> anyhow::Error {
-    use tokio::signal::unix::{signal, SignalKind};
-    let name = match signal(SignalKind::terminate()) {
-        Ok(mut term) => tokio::select! {
-            _ = tokio::signal::ctrl_c() => "SIGINT",
-            _ = term.recv() => "SIGTERM",
-        },
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-            "SIGINT"
-        }
-    };
-    crate::error::Failure::operation(format!("interrupted by {name}; nothing was kept")).into()
 }
 
 async fn verify_command(
@@ -413,14 +244,7 @@ async fn verify_command(
         progress: !quiet && !args.json,
         pg_restore: args.pg_restore,
     };
-    let mut report = crate::verify::verify(settings, &options).await?;
-    report.conclude();
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.render_text());
-    }
-    Ok(report.exit_code())
+    crate::verify::run(settings, &options, Format::json(args.json)).await
 }
 
 async fn restore_command(
@@ -459,68 +283,23 @@ async fn restore_command(
             crate::restore::restore(settings, &options).await?
         }
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print!("{}", report.render_text());
-    }
-    Ok(ExitCode::Ok)
+    emit(&report, Format::json(args.json))
 }
 
 async fn queries_command(settings: &ConnectSettings, args: QueriesArgs) -> Result<ExitCode> {
-    let client = settings
-        .with_application_name("palmdb queries")
-        .connect()
-        .await?;
-    // One transaction, so it works through a pooler in transaction mode (as stats does).
-    client.batch_execute("BEGIN READ ONLY").await?;
-    let top = crate::insights::queries::top_queries(&client, args.by, args.limit).await?;
-    client.batch_execute("COMMIT").await?;
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&top)?);
-    } else {
-        print!("{}", top.render_text());
-    }
-    Ok(ExitCode::Ok)
+    crate::insights::queries::run(settings, args.by, args.limit, Format::json(args.json)).await
 }
 
 async fn advise_command(settings: &ConnectSettings, args: AdviseArgs) -> Result<ExitCode> {
-    use crate::insights::advise;
-    let client = settings
-        .with_application_name("palmdb advise")
-        .connect()
-        .await?;
-    if args.write_migration {
-        // Before the work: a missing folder is found now, not after.
-        advise::migration::next_version(&args.migrations_dir)?;
-    }
-    let options = advise::AdviseOptions {
+    let options = crate::insights::advise::AdviseOptions {
         min_improvement: args.min_improvement,
         min_cost: args.min_cost,
         plans: args.plans,
     };
-    let report = advise::advise(&client, &options).await?;
-    let written = if args.write_migration && !report.advice.is_empty() {
-        Some(advise::migration::write(
-            &args.migrations_dir,
-            &report.advice,
-        )?)
-    } else {
-        None
-    };
-    if args.json {
-        let mut json = serde_json::to_value(&report)?;
-        json["migration"] = serde_json::json!(written);
-        println!("{}", serde_json::to_string_pretty(&json)?);
-    } else {
-        print!("{}", report.render_text());
-        match &written {
-            Some(path) => println!("\nwrote {} (apply it with palmdb migrate)", path.display()),
-            None if args.write_migration => println!("\nno migration written: no advice"),
-            None => {}
-        }
-    }
-    Ok(ExitCode::Ok)
+    let write_migration = args
+        .write_migration
+        .then_some(args.migrations_dir.as_path());
+    crate::insights::advise::run(settings, &options, write_migration, Format::json(args.json)).await
 }
 
 async fn serve_command(settings: &ConnectSettings, args: ServeArgs) -> Result<ExitCode> {

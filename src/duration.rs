@@ -24,6 +24,11 @@ pub fn parse(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let duration = match text.parse::<u64>() {
         Ok(secs) => Duration::from_secs(secs),
+        Err(_) if !numbers_are_small(text) => {
+            return Err(format!(
+                "\"{text}\" has numbers over {LARGEST_NUMBER} in all: use a larger unit (7d, not 604800000ms)"
+            ))
+        }
         Err(_) => humantime::parse_duration(text).map_err(|_| {
             format!("\"{text}\" is not a duration: use e.g. 500ms, 5s, 90m, 24h or 7d")
         })?,
@@ -34,6 +39,27 @@ pub fn parse(text: &str) -> Result<Duration, String> {
         ));
     }
     Ok(duration)
+}
+
+/// The most the numbers of one duration may add up to before humantime sees it. humantime
+/// 2.4 panics (Duration::new overflows) when whole seconds near u64::MAX meet fractions that
+/// add up to exactly one second, e.g. `18446744073709551615s 0.5s 0.5s` (found by
+/// fuzz/fuzz_targets/duration.rs). Even in years this bound stays far from u64::MAX seconds,
+/// and it is far above any sensible duration in any unit.
+const LARGEST_NUMBER: u128 = 100_000_000_000;
+
+/// Whether the integer parts of all the numbers in `text` add up to at most [`LARGEST_NUMBER`].
+fn numbers_are_small(text: &str) -> bool {
+    let mut total: u128 = 0;
+    for number in text.split(|c: char| !c.is_ascii_digit() && c != '.') {
+        let whole = number.split('.').next().unwrap_or("");
+        let whole = whole.trim_start_matches('0');
+        if whole.len() > 12 {
+            return false;
+        }
+        total += whole.parse::<u128>().unwrap_or(0);
+    }
+    total <= LARGEST_NUMBER
 }
 
 /// Parses a duration that becomes a PostgreSQL timeout: 0 (no timeout) or 1 ms to
@@ -101,6 +127,29 @@ pub fn parse_size(text: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_numbers_are_an_error_not_a_panic_in_humantime() {
+        // The fuzzer's reproducer (fuzz/artifacts/duration/) and its shortest form.
+        let found = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/artifacts/duration/crash-09dd82fb12d0903aca002bd0494e69400069a66d"
+        ))
+        .unwrap();
+        assert!(parse(&found).is_err());
+        let err = parse("18446744073709551615s 0.5s 0.5s").unwrap_err();
+        assert!(err.contains("use a larger unit"), "{err}");
+        assert!(parse("9223372036854775807s 9223372036854775808s 0.5s 0.5s").is_err());
+        // Long but sensible forms still parse.
+        assert_eq!(
+            parse("000000000000090m").unwrap(),
+            Duration::from_secs(5400)
+        );
+        assert_eq!(
+            parse("100000000000ms").unwrap(),
+            Duration::from_secs(100_000_000)
+        );
+    }
 
     #[test]
     fn accepts_the_documented_forms() {

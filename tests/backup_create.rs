@@ -990,3 +990,93 @@ fn tables_are_chosen_from_the_catalog() {
     let text = assert_exit(&out, 1);
     assert!(text.contains("no table \"nope\""), "{text}");
 }
+
+/// Runs `palmdb args` against `db` with stdout and stderr on a real pseudo-terminal
+/// (util-linux `script`, 150 columns) and returns what the terminal received, carriage
+/// returns turned into line breaks.
+fn on_a_terminal(db: &TestDb, args: &[&str]) -> String {
+    let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_palmdb"))
+        .chain(args.iter().copied())
+        .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
+        .collect();
+    let command = format!("stty cols 150 rows 40; {}", quoted.join(" "));
+    let out = Command::new("script")
+        .args(["-qfec", &command, "/dev/null"])
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("TERM", "xterm")
+        .env("DATABASE_URL", &db.url)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("util-linux script runs the command on a pseudo-terminal");
+    assert!(out.status.success(), "on a terminal: {}", stdout(&out));
+    stdout(&out).replace('\r', "\n")
+}
+
+#[test]
+fn on_a_terminal_the_bars_show_human_rates_and_create_ends_with_a_summary() {
+    let db = TestDb::new("backup_tty");
+    db.execute(
+        "CREATE TABLE readings (id bigint PRIMARY KEY, note text);
+         INSERT INTO readings SELECT g, repeat('x', 100) FROM generate_series(1, 50000) AS g;
+         ANALYZE readings;",
+    );
+    let dir = backup_dir();
+    let dir_text = dir.path().to_str().unwrap();
+    let seen = on_a_terminal(&db, &["backup", "create", "--dir", dir_text]);
+    let bar = seen
+        .lines()
+        .find(|l| l.contains("public.readings") && l.contains(" rows/s, ") && l.contains("B/s"))
+        .unwrap_or_else(|| panic!("a bar with rows/s and MB/s: {seen}"));
+    // `48.0k rows/s, 12.3 MB/s`, never a raw float such as `47,944.09718268498546/s`.
+    let words: Vec<&str> = bar.split_whitespace().collect();
+    let rows_per_second = words
+        .windows(2)
+        .find(|w| w[1] == "rows/s,")
+        .map(|w| w[0])
+        .expect("a rows/s figure");
+    let bytes_per_second = words
+        .windows(3)
+        .find(|w| w[0] == "rows/s,")
+        .map(|w| format!("{} {}", w[1], w[2]))
+        .expect("a bytes/s figure");
+    let human = |figure: &str| {
+        figure.len() <= 9 && !figure.contains(',') && figure.matches('.').count() <= 1
+    };
+    assert!(human(rows_per_second), "{rows_per_second} in {bar}");
+    assert!(
+        human(&bytes_per_second) && bytes_per_second.ends_with("B/s"),
+        "{bytes_per_second} in {bar}"
+    );
+    // The bars fill their lines to the terminal's width, so the summary may share a text line
+    // with the last bar (on screen it starts a line of its own).
+    let summary = seen
+        .lines()
+        .filter_map(|l| l.find("backup ").map(|at| l[at..].trim_end()))
+        .find(|l| l.contains(" tables, "))
+        .unwrap_or_else(|| panic!("a one-line summary: {seen}"));
+    assert!(
+        summary.contains("50.0k rows") && summary.contains(" rows/s, ") && summary.ends_with("/s)"),
+        "{summary}"
+    );
+
+    // backup verify shows a bar per file while it re-reads, of the manifest's row count.
+    let verified = on_a_terminal(&db, &["backup", "verify", "latest", "--dir", dir_text]);
+    assert!(
+        verified.lines().any(|l| l.contains("public.readings")
+            && l.contains("50.0k/50.0k rows")
+            && l.contains(" rows/s, ")),
+        "a bar while verify re-reads: {verified}"
+    );
+    assert!(verified.contains("OK: backup "), "{verified}");
+
+    // Piped, the same command prints the id alone, and no bar.
+    let out = db.palmdb(&["backup", "create", "--dir", dir_text]);
+    assert_success(&out);
+    let id = stdout(&out);
+    assert!(
+        id.lines().count() == 1 && id.trim().len() >= 16 && !id.trim().contains(' '),
+        "{id}"
+    );
+    assert_eq!(stderr(&out), "", "no bars without a terminal");
+}

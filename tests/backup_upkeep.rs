@@ -12,7 +12,8 @@ use common::{assert_exit, assert_success, stdout, TestDb};
 use palmdb::archive::repository::Repository;
 use palmdb::archive::Manifest;
 use palmdb::backup::prune::{prune, PruneOptions};
-use palmdb::backup::status::{check_status, StatusLevel};
+use palmdb::backup::status::check_status;
+use palmdb::ui::Verdict;
 use serde_json::Value;
 
 /// One real backup of a small database, in `dir`.
@@ -110,7 +111,7 @@ fn status_exit_codes_follow_nagios() {
         )
         .unwrap()
         .status,
-        StatusLevel::Warning
+        Verdict::Warning
     );
 
     // A folder that cannot be read is UNKNOWN.

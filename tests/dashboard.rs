@@ -724,5 +724,8 @@ fn every_page_says_what_is_wrong_with_a_database_never_migrated() {
         .unwrap()
         .text()
         .unwrap();
-    assert!(overview.contains("run palmdb migrate first"), "{overview}");
+    assert!(
+        overview.contains("run palmdb migrate --monitoring-only"),
+        "{overview}"
+    );
 }

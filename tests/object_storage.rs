@@ -7,7 +7,7 @@
 mod common;
 mod restore_support;
 
-use std::io::Read;
+use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -770,20 +770,14 @@ fn serve_reports_every_repository() {
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
     let mut child = cmd.spawn().unwrap();
-    let mut err = child.stderr.take().unwrap();
+    let err = child.stderr.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let mut text = String::new();
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = err.read(&mut buf) {
-            if n == 0 {
-                break;
-            }
-            text.push_str(&String::from_utf8_lossy(&buf[..n]));
-            if let Some(rest) = text.split("listening on http://").nth(1) {
-                if let Some(addr) = rest.split_whitespace().next() {
-                    let _ = tx.send(addr.to_string());
-                }
+        // Whole lines: a read that ends inside the address would send a cut-off port (the
+        // test once asked another program's port and got its 403).
+        for line in BufReader::new(err).lines().map_while(Result::ok) {
+            if let Some(rest) = line.split("listening on http://").nth(1) {
+                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
             }
         }
     });

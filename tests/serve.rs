@@ -852,6 +852,39 @@ fn health_is_503_unknown_with_a_hint_on_a_database_never_migrated() {
 }
 
 #[test]
+fn health_on_a_foreign_database_hints_at_the_monitoring_install_then_answers() {
+    let db = TestDb::foreign("serve_foreign");
+    let server = Server::start(&db.url, &["--cache-ttl", "100ms"]);
+    let response = server.get("/health", Some(READ));
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = json(response);
+    assert_eq!(body["status"], "unknown");
+    assert!(
+        body["hint"]
+            .as_str()
+            .unwrap()
+            .starts_with("run palmdb migrate --monitoring-only"),
+        "{body}"
+    );
+
+    common::assert_success(&db.palmdb(&["migrate", "--monitoring-only"]));
+    std::thread::sleep(Duration::from_millis(150));
+    let response = server.get("/health", Some(READ));
+    // The fixture has tables without a primary key: a warning, still 200.
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = json(response);
+    assert_eq!(body["status"], "warning", "{body}");
+    assert_eq!(
+        body["checks"].as_array().unwrap().len(),
+        palmdb::health::catalog::bundled().len(),
+        "{body}"
+    );
+    let metrics = server.get("/metrics", Some(READ));
+    assert_eq!(metrics.status(), StatusCode::OK);
+    assert!(metrics.text().unwrap().contains("\npalmdb_up 1\n"));
+}
+
+#[test]
 fn health_is_503_unknown_within_the_timeout_when_the_database_hangs() {
     let server = Server::start(&silent_database_url(), &["--db-timeout", "1s"]);
     let started = Instant::now();

@@ -234,9 +234,27 @@ fn stats_orders_with_an_unknown_status_names_the_allowed_values() {
 }
 
 #[test]
-fn stats_on_a_database_without_the_functions_says_to_migrate() {
+fn stats_on_a_database_without_palms_tables_says_they_are_not_there() {
     let db = TestDb::new("stats_cli_nomigrate");
     let text = assert_exit(&db.palmdb(&["stats", "orders", "--status", "completed"]), 1);
+    assert!(
+        text.contains(&format!(
+            "palmdb: database {} does not have Palm's tables (public.users, ",
+            db.name
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("HINT: point palmdb stats at Palm's database"),
+        "{text}"
+    );
+}
+
+#[test]
+fn stats_on_palms_tables_without_the_functions_says_to_migrate() {
+    let db = TestDb::new("stats_cli_nofunctions");
+    assert_success(&db.palmdb(&["migrate", "--target-version", "1"]));
+    let text = assert_exit(&db.palmdb(&["stats", "user", "a@example.com"]), 1);
     assert!(
         text.contains("this database has no palmdb stats functions"),
         "{text}"

@@ -7,7 +7,7 @@ SELECT
     t.relname                                      AS table_name,
     t.reltuples::bigint                            AS estimated_rows,
     format(
-        'ALTER TABLE %I.%I ADD PRIMARY KEY (...);  -- or: ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY',
+        'ALTER TABLE %I.%I ADD PRIMARY KEY (...);  /* or: ADD COLUMN id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY */',
         n.nspname,
         t.relname
     )                                              AS remedy

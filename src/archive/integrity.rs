@@ -39,9 +39,22 @@ pub struct FileCheck {
     pub problems: Vec<String>,
 }
 
+/// Lines read between two reports to [`check_file_watched`]'s watcher.
+const LINES_PER_REPORT: u64 = 4096;
+
 /// Reads the whole file once, checking everything the manifest says about it (only its size
 /// and SHA-256 when the rows cannot be read: an encrypted backup without its key).
 pub fn check_file(files: &BackupFiles, entry: &TableEntry) -> FileCheck {
+    check_file_watched(files, entry, &mut |_, _| {})
+}
+
+/// [`check_file`], telling `watch` the lines and line bytes read so far as it goes (a
+/// progress bar).
+pub fn check_file_watched(
+    files: &BackupFiles,
+    entry: &TableEntry,
+    watch: &mut dyn FnMut(u64, u64),
+) -> FileCheck {
     let mut check = FileCheck {
         table: entry.qualified_name(),
         file: entry.file.clone(),
@@ -66,6 +79,7 @@ pub fn check_file(files: &BackupFiles, entry: &TableEntry) -> FileCheck {
     let decoder = RowDecoder::new(entry.row_columns().map(|c| c.name.clone()).collect());
     let mut scratch = Vec::with_capacity(SCRATCH_BYTES);
     let mut bad_lines = 0u64;
+    let mut line_bytes = 0u64;
     let read = (|| -> anyhow::Result<_> {
         let mut reader = files.lines(&entry.file)?;
         loop {
@@ -74,6 +88,7 @@ pub fn check_file(files: &BackupFiles, entry: &TableEntry) -> FileCheck {
             let mut line = decoder.line();
             let mut problem = None;
             let got = reader.stream_line(|piece| {
+                line_bytes += piece.len() as u64;
                 if problem.is_none() {
                     if let Err(e) = line.feed(piece, &mut scratch) {
                         problem = Some(e);
@@ -84,6 +99,9 @@ pub fn check_file(files: &BackupFiles, entry: &TableEntry) -> FileCheck {
             })?;
             if got.is_none() {
                 break;
+            }
+            if reader.lines_read() % LINES_PER_REPORT == 0 {
+                watch(reader.lines_read(), line_bytes);
             }
             if problem.is_none() {
                 problem = line.finish(&mut scratch).err();
@@ -99,6 +117,7 @@ pub fn check_file(files: &BackupFiles, entry: &TableEntry) -> FileCheck {
             }
         }
         let lines = reader.lines_read();
+        watch(lines, line_bytes);
         Ok((lines, reader.finish()?))
     })();
     if bad_lines as usize > LINE_PROBLEMS_SHOWN {

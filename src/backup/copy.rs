@@ -17,6 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::archive::repository::{Backup, Repository};
 use crate::archive::Manifest;
 use crate::error::Failure;
+use crate::ui::progress::{Bar, Progress, Total};
 
 /// Bytes read from the source at a time.
 const CHUNK_BYTES: usize = 256 * 1024;
@@ -54,8 +55,8 @@ pub struct CopyFailure {
     pub error: String,
 }
 
-impl CopyReport {
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for CopyReport {
+    fn render_text(&self) -> String {
         let mut out = String::new();
         for c in &self.copied {
             out.push_str(&format!(
@@ -81,9 +82,45 @@ impl CopyReport {
     }
 }
 
+/// `palmdb backup copy`: copies on a blocking thread (Ctrl-C or SIGTERM stops it, and the
+/// copy in progress is not published), prints the report, and fails if any backup failed.
+pub async fn run(
+    from: Repository,
+    to: Repository,
+    which: Which,
+    progress: bool,
+    format: crate::ui::Format,
+) -> Result<crate::error::ExitCode> {
+    let copying = move || copy_watched(&from, &to, &which, &Progress::new(progress));
+    let report = tokio::select! {
+        result = tokio::task::spawn_blocking(copying) => result??,
+        signal = crate::interrupt::interrupted() => return Err(signal),
+    };
+    crate::ui::emit(&report, format)?;
+    if !report.failed.is_empty() {
+        return Err(Failure::operation(format!(
+            "{} of {} backups could not be copied",
+            report.failed.len(),
+            report.failed.len() + report.copied.len() + report.skipped.len()
+        ))
+        .into());
+    }
+    Ok(crate::error::ExitCode::Ok)
+}
+
 /// Copies the chosen backups. With one backup, a failure is an error; with `--all`, each
 /// backup's failure is in the report and the others are still copied.
 pub fn copy(from: &Repository, to: &Repository, which: &Which) -> Result<CopyReport> {
+    copy_watched(from, to, which, &Progress::hidden())
+}
+
+/// [`copy`] with a bar per backup: its bytes as they stream, its rows as each file completes.
+pub fn copy_watched(
+    from: &Repository,
+    to: &Repository,
+    which: &Which,
+    progress: &Progress,
+) -> Result<CopyReport> {
     if from.url() == to.url() {
         return Err(Failure::usage(format!(
             "--from and --to are the same repository ({})",
@@ -119,7 +156,10 @@ pub fn copy(from: &Repository, to: &Repository, which: &Which) -> Result<CopyRep
         }
     };
     for (backup, manifest) in chosen {
-        match copy_one(&backup, &manifest, to) {
+        let bar = progress.bar(&manifest.id, Total::Exact(manifest.total_rows));
+        let copied = copy_one(&backup, &manifest, to, &bar);
+        bar.finish();
+        match copied {
             Ok(Some(copied)) => report.copied.push(copied),
             Ok(None) => report.skipped.push(manifest.id.clone()),
             Err(e) if matches!(which, Which::All) => report.failed.push(CopyFailure {
@@ -133,7 +173,12 @@ pub fn copy(from: &Repository, to: &Repository, which: &Which) -> Result<CopyRep
 }
 
 /// Copies one backup; `None` when the target already holds it, complete and identical.
-fn copy_one(source: &Backup, manifest: &Manifest, to: &Repository) -> Result<Option<Copied>> {
+fn copy_one(
+    source: &Backup,
+    manifest: &Manifest,
+    to: &Repository,
+    bar: &Bar,
+) -> Result<Option<Copied>> {
     let started = Instant::now();
     let id = source.name().to_string();
     let manifest_bytes = source.manifest_bytes()?;
@@ -157,22 +202,27 @@ fn copy_one(source: &Backup, manifest: &Manifest, to: &Repository) -> Result<Opt
         };
     }
     let target = to.create_with_id(&id)?;
-    let files: Vec<(&str, u64, &str)> = manifest
+    let files: Vec<(&str, u64, &str, u64)> = manifest
         .tables
         .iter()
-        .map(|t| (t.file.as_str(), t.bytes, t.sha256.as_str()))
+        .map(|t| (t.file.as_str(), t.bytes, t.sha256.as_str(), t.rows))
         .chain(
             manifest
                 .schema
                 .iter()
-                .map(|s| (s.file.as_str(), s.bytes, s.sha256.as_str())),
+                .map(|s| (s.file.as_str(), s.bytes, s.sha256.as_str(), 0)),
         )
         .collect();
     let mut bytes = 0;
-    for (file, size, sha256) in &files {
-        copy_file(source, &target, file, *size, sha256)
-            .with_context(|| format!("cannot copy {}/{file}", source.describe()))?;
+    let mut rows = 0;
+    for (file, size, sha256, file_rows) in &files {
+        copy_file(source, &target, file, *size, sha256, &mut |copied| {
+            bar.set(rows, bytes + copied)
+        })
+        .with_context(|| format!("cannot copy {}/{file}", source.describe()))?;
         bytes += size;
+        rows += file_rows;
+        bar.set(rows, bytes);
     }
     target.publish(|_| Ok(manifest_bytes.clone()))?;
     Ok(Some(Copied {
@@ -191,6 +241,7 @@ fn copy_file(
     file: &str,
     size: u64,
     sha256: &str,
+    watch: &mut dyn FnMut(u64),
 ) -> Result<()> {
     let mut reader = source.open(file)?;
     let mut sink = target.create_file(file)?;
@@ -206,6 +257,7 @@ fn copy_file(
         copied += n as u64;
         sink.write_all(&buffer[..n])
             .context("cannot write the target")?;
+        watch(copied);
     }
     let got = hex::encode(hasher.finalize());
     if copied != size || got != sha256 {

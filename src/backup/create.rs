@@ -17,7 +17,6 @@ use tokio_postgres::Client;
 
 use super::catalog::{self, Table};
 use super::mask::MaskRules;
-use super::progress::Progress;
 use super::selection::{self, Selection};
 use super::session;
 use super::table_copy::{self, CopyPlan};
@@ -30,6 +29,7 @@ use crate::archive::{Compression, Manifest};
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
 use crate::pg_tools::{self, Found, Need, Tool};
+use crate::ui::progress::{Progress, Total};
 
 #[derive(Debug, Clone)]
 pub struct CreateOptions {
@@ -51,7 +51,8 @@ pub struct CreateOptions {
     pub schema: bool,
     /// `--pg-dump PATH`: the pg_dump to use instead of looking for one.
     pub pg_dump: Option<PathBuf>,
-    pub quiet: bool,
+    /// Progress bars on a terminal (not `--quiet`, not `--json`).
+    pub progress: bool,
 }
 
 /// What `create` prints with `--json`.
@@ -71,6 +72,67 @@ pub struct CreateSummary {
     pub schema: bool,
     /// What a person should know, also printed on stderr: a foreign key to a table left out.
     pub warnings: Vec<String>,
+}
+
+/// `palmdb backup create`: on one server session, takes the backup (Ctrl-C or SIGTERM drops
+/// the backup in progress, which deletes what it wrote), names its warnings on stderr and
+/// prints the summary.
+pub async fn run(
+    session: &ConnectSettings,
+    options: &CreateOptions,
+    format: crate::ui::Format,
+) -> Result<crate::error::ExitCode> {
+    session
+        .require_session(
+            "backup create",
+            "its snapshot (shared with its workers and pg_dump) needs one server session",
+        )
+        .await?;
+    let summary = tokio::select! {
+        result = create(session, options) => result?,
+        signal = crate::interrupt::interrupted() => return Err(signal),
+    };
+    for warning in &summary.warnings {
+        eprintln!("palmdb: warning: {warning}");
+    }
+    crate::ui::emit(&summary, format)
+}
+
+impl crate::ui::Report for CreateSummary {
+    /// The id alone, for `id=$(palmdb backup create)`.
+    fn render_text(&self) -> String {
+        format!("{}\n", self.id)
+    }
+
+    /// One line: the id, what it holds, how long it took and how fast.
+    /// `backup 20261127T130501Z: 9 tables, 1.2M rows, 45.6 MB in 3.2s (385.0k rows/s, 14.2 MB/s)`
+    fn render_terminal(&self) -> String {
+        use crate::ui::human;
+        let elapsed = Duration::from_secs_f64(self.seconds.max(0.0));
+        let mut notes = Vec::new();
+        if self.masked {
+            notes.push("masked");
+        }
+        if self.encrypted {
+            notes.push("encrypted");
+        }
+        if !self.schema {
+            notes.push("no schema");
+        }
+        let notes = match notes.is_empty() {
+            true => String::new(),
+            false => format!(", {}", notes.join(", ")),
+        };
+        format!(
+            "backup {}: {} tables, {} rows, {} in {} ({}){notes}\n",
+            self.id,
+            self.tables,
+            human::count(self.rows as f64),
+            human::bytes(self.bytes),
+            human::duration(elapsed),
+            human::rates(self.rows, self.bytes, elapsed),
+        )
+    }
 }
 
 pub async fn create(settings: &ConnectSettings, options: &CreateOptions) -> Result<CreateSummary> {
@@ -404,7 +466,7 @@ async fn copy_tables(
         files,
         queue: Mutex::new((0..tables.len()).collect()),
         results: Mutex::new(vec![None; tables.len()]),
-        progress: Progress::new(options.quiet),
+        progress: Progress::new(options.progress),
         backup,
         compression: options.compression,
         recipients: options.recipients.as_ref(),
@@ -448,9 +510,10 @@ impl Work<'_> {
             let next = self.queue.lock().expect("queue lock").pop_front();
             let Some(i) = next else { return Ok(()) };
             let table = &self.tables[i];
-            let bar = self
-                .progress
-                .table(&table.qualified_name(), table.estimated_rows.max(0) as u64);
+            let bar = self.progress.bar(
+                &table.qualified_name(),
+                Total::Estimate(table.estimated_rows.max(0) as u64),
+            );
             let entry = table_copy::copy_table(
                 client,
                 table,

@@ -7,9 +7,10 @@ use anyhow::Result;
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 
-use super::progress::human_bytes;
 use crate::archive::repository::{id_key, Backup, Repository};
 use crate::archive::Manifest;
+use crate::ui::human::binary_bytes as human_bytes;
+use crate::ui::table::{Align, Table};
 
 /// One backup, as `list --json` prints it.
 #[derive(Debug, Clone, Serialize)]
@@ -112,26 +113,51 @@ pub fn render_invalid(invalid: &[InvalidBackup]) -> String {
         .collect()
 }
 
+/// What `list` prints: the valid backups, newest first (a JSON array).
+#[derive(Debug, Clone, Serialize)]
+#[serde(transparent)]
+pub struct BackupList(pub Vec<BackupSummary>);
+
+/// `palmdb backup list`: invalid backups named on stderr, the valid ones on stdout.
+pub fn run(repo: &Repository, format: crate::ui::Format) -> Result<crate::error::ExitCode> {
+    let scan = scan(repo)?;
+    eprint!("{}", render_invalid(&scan.invalid));
+    crate::ui::emit(&BackupList(summaries(&scan)), format)
+}
+
+impl crate::ui::Report for BackupList {
+    /// The table.
+    fn render_text(&self) -> String {
+        render_text(&self.0)
+    }
+}
+
 /// The table `list` prints.
-pub fn render_text(backups: &[BackupSummary]) -> String {
+fn render_text(backups: &[BackupSummary]) -> String {
     if backups.is_empty() {
         return "no backups\n".to_string();
     }
-    let mut out = format!(
-        "{:<20} {:<20} {:>6} {:>12} {:>10} {:<6} {}\n",
-        "ID", "COMPLETED (UTC)", "TABLES", "ROWS", "SIZE", "MASKED", "ENCRYPTED"
-    );
+    let mut table = Table::new(&[
+        ("ID", Align::Left),
+        ("COMPLETED (UTC)", Align::Left),
+        ("TABLES", Align::Right),
+        ("ROWS", Align::Right),
+        ("SIZE", Align::Right),
+        ("MASKED", Align::Left),
+        ("ENCRYPTED", Align::Left),
+    ])
+    .gap(1)
+    .min_widths(&[20, 20, 6, 12, 10, 6]);
     for b in backups {
-        out.push_str(&format!(
-            "{:<20} {:<20} {:>6} {:>12} {:>10} {:<6} {}\n",
-            b.id,
-            b.completed_at.format("%Y-%m-%d %H:%M:%S"),
-            b.tables,
-            b.rows,
+        table.push(vec![
+            b.id.clone(),
+            b.completed_at.format("%Y-%m-%d %H:%M:%S").to_string(),
+            b.tables.to_string(),
+            b.rows.to_string(),
             human_bytes(b.bytes),
-            if b.masked { "yes" } else { "no" },
-            if b.encrypted { "yes" } else { "no" }
-        ));
+            if b.masked { "yes" } else { "no" }.to_string(),
+            if b.encrypted { "yes" } else { "no" }.to_string(),
+        ]);
     }
-    out
+    table.render()
 }

@@ -10,7 +10,6 @@ pub mod copy;
 pub mod create;
 pub mod list;
 pub mod mask;
-pub mod progress;
 pub mod prune;
 pub mod selection;
 pub mod session;

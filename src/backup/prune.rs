@@ -62,8 +62,8 @@ pub struct PruneReport {
     pub kept: Vec<String>,
 }
 
-impl PruneReport {
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for PruneReport {
+    fn render_text(&self) -> String {
         let verb = if self.dry_run {
             "would delete"
         } else {
@@ -85,6 +85,15 @@ impl PruneReport {
         ));
         out
     }
+}
+
+/// `palmdb backup prune`: deletes (or with `--dry-run` names) what has expired, and says so.
+pub fn run(
+    repo: &Repository,
+    options: &PruneOptions,
+    format: crate::ui::Format,
+) -> Result<crate::error::ExitCode> {
+    crate::ui::emit(&prune(repo, options)?, format)
 }
 
 pub fn prune(repo: &Repository, options: &PruneOptions) -> Result<PruneReport> {

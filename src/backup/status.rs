@@ -17,44 +17,13 @@ use serde::Serialize;
 use super::list::{scan, BackupSummary, InvalidBackup};
 use crate::archive::repository::{id_key, Repository};
 use crate::error::{one_line, ExitCode};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum StatusLevel {
-    Ok,
-    Warning,
-    Critical,
-    /// The repository could not be read (only with several repositories).
-    Unknown,
-}
-
-impl StatusLevel {
-    /// Which of two verdicts wins: a missing backup over an unreadable repository over an
-    /// old backup over a good one.
-    fn severity(self) -> u8 {
-        match self {
-            StatusLevel::Ok => 0,
-            StatusLevel::Warning => 1,
-            StatusLevel::Unknown => 2,
-            StatusLevel::Critical => 3,
-        }
-    }
-
-    fn word(self) -> &'static str {
-        match self {
-            StatusLevel::Ok => "OK",
-            StatusLevel::Warning => "WARNING",
-            StatusLevel::Critical => "CRITICAL",
-            StatusLevel::Unknown => "UNKNOWN",
-        }
-    }
-}
+use crate::ui::Verdict;
 
 /// One repository's verdict.
 #[derive(Debug, Clone, Serialize)]
 pub struct RepoStatus {
     pub repo: String,
-    pub status: StatusLevel,
+    pub status: Verdict,
     pub message: String,
     /// Age of the newest valid backup, from its manifest's completed_at.
     pub age_seconds: Option<i64>,
@@ -68,7 +37,7 @@ pub struct RepoStatus {
 /// and every repository's own verdict in `repositories`.
 #[derive(Debug, Clone, Serialize)]
 pub struct BackupStatus {
-    pub status: StatusLevel,
+    pub status: Verdict,
     pub message: String,
     pub max_age_seconds: u64,
     /// The repository the figures below are from: the one whose verdict won.
@@ -83,18 +52,24 @@ pub struct BackupStatus {
 
 impl BackupStatus {
     pub fn exit_code(&self) -> ExitCode {
-        match self.status {
-            StatusLevel::Ok => ExitCode::Ok,
-            StatusLevel::Warning => ExitCode::Warning,
-            StatusLevel::Critical => ExitCode::Critical,
-            StatusLevel::Unknown => ExitCode::Unknown,
-        }
+        self.status.exit_code()
     }
+}
 
+impl crate::ui::Report for BackupStatus {
     /// One Nagios-style line: `BACKUP OK: ...`.
-    pub fn render_text(&self) -> String {
+    fn render_text(&self) -> String {
         format!("BACKUP {}: {}\n", self.status.word(), self.message)
     }
+
+    fn exit_code(&self) -> crate::error::ExitCode {
+        self.status.exit_code()
+    }
+}
+
+/// `palmdb backup status`: the verdict, printed, and its exit code.
+pub fn run(repos: &[Repository], max_age: Duration, format: crate::ui::Format) -> Result<ExitCode> {
+    crate::ui::emit(&check_status(repos, max_age)?, format)
 }
 
 /// Judges each repository; the worst verdict wins. With one repository, an unreadable one is
@@ -107,7 +82,7 @@ pub fn check_status(repos: &[Repository], max_age: Duration) -> Result<BackupSta
             Ok(verdict) => verdicts.push(verdict),
             Err(e) if several => verdicts.push(RepoStatus {
                 repo: repo.url(),
-                status: StatusLevel::Unknown,
+                status: Verdict::Unknown,
                 message: format!("cannot read the repository: {}", one_line(&e)),
                 age_seconds: None,
                 backups: 0,
@@ -119,7 +94,7 @@ pub fn check_status(repos: &[Repository], max_age: Duration) -> Result<BackupSta
     }
     let worst = verdicts
         .iter()
-        .max_by_key(|v| v.status.severity())
+        .max_by_key(|v| v.status)
         .cloned()
         .ok_or_else(|| anyhow::anyhow!("no repository to check"))?;
     let message = if several {
@@ -162,7 +137,7 @@ pub fn check_repo(repo: &Repository, max_age: Duration) -> Result<RepoStatus> {
         }
         return Ok(RepoStatus {
             repo: repo.url(),
-            status: StatusLevel::Critical,
+            status: Verdict::Critical,
             message,
             age_seconds: None,
             backups: 0,
@@ -176,7 +151,7 @@ pub fn check_repo(repo: &Repository, max_age: Duration) -> Result<RepoStatus> {
     let max_age_seconds = i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX);
     let (mut status, mut message) = if age <= max_age_seconds {
         (
-            StatusLevel::Ok,
+            Verdict::Ok,
             format!(
                 "newest backup {} is {age_text} old (max {max_age_text})",
                 newest.id
@@ -184,7 +159,7 @@ pub fn check_repo(repo: &Repository, max_age: Duration) -> Result<RepoStatus> {
         )
     } else {
         (
-            StatusLevel::Warning,
+            Verdict::Warning,
             format!(
                 "newest backup {} is {age_text} old, older than {max_age_text}",
                 newest.id
@@ -195,7 +170,7 @@ pub fn check_repo(repo: &Repository, max_age: Duration) -> Result<RepoStatus> {
         .iter()
         .find(|bad| id_key(&bad.id) > id_key(&newest.id))
     {
-        status = StatusLevel::Warning;
+        status = Verdict::Warning;
         message = format!(
             "{} is newer but not a valid backup ({}); {message}",
             bad.id,

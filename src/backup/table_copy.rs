@@ -9,13 +9,11 @@
 use anyhow::{Context, Result};
 use bytes::{Bytes, BytesMut};
 use futures_util::StreamExt;
-use indicatif::ProgressBar;
 use tokio::sync::mpsc;
 use tokio_postgres::Client;
 
 use super::catalog::Table;
 use super::mask::{self, MaskRules};
-use super::progress::human_bytes;
 use crate::archive::encryption::Recipients;
 use crate::archive::manifest::{MaskedColumn, TableEntry};
 use crate::archive::repository::NewBackup;
@@ -23,6 +21,7 @@ use crate::archive::row_codec::{CodecError, RowEncoder};
 use crate::archive::{Compression, TableWriter};
 use crate::error::Failure;
 use crate::sql_quote::quote_ident;
+use crate::ui::progress::Bar;
 
 /// Bytes of COPY data handed to the writer thread at once.
 const BATCH_BYTES: usize = 256 * 1024;
@@ -89,7 +88,7 @@ pub async fn copy_table(
     plan: &CopyPlan,
     destination: &Destination<'_>,
     file: String,
-    bar: ProgressBar,
+    bar: Bar,
 ) -> Result<TableEntry> {
     let sink = destination.backup.create_file(&file)?;
     let writer = TableWriter::new(
@@ -194,7 +193,7 @@ fn write_rows(
     mut receiver: mpsc::Receiver<Bytes>,
     encoder: RowEncoder,
     mut writer: TableWriter,
-    bar: &ProgressBar,
+    bar: &Bar,
     table: &str,
 ) -> Result<(u64, crate::archive::writer::FileDigest)> {
     let mut rows: u64 = 0;
@@ -241,8 +240,7 @@ fn write_rows(
             }
         }
         carry.extend_from_slice(rest);
-        bar.set_position(rows);
-        bar.set_message(human_bytes(input_bytes));
+        bar.set(rows, input_bytes);
     }
     if !ended {
         anyhow::bail!("table {table}: the copy was cancelled before its end");
@@ -251,7 +249,7 @@ fn write_rows(
         anyhow::bail!("table {table}: the COPY data ended in the middle of a row");
     }
     writer.write_all(&out)?;
-    bar.set_position(rows);
+    bar.set_rows(rows);
     let digest = writer.finish()?;
     Ok((rows, digest))
 }

@@ -12,7 +12,6 @@
 //! identities → count } → ANALYZE.
 
 mod guard;
-pub mod progress;
 
 use std::time::{Duration, Instant};
 
@@ -65,6 +64,9 @@ pub struct DemoOptions {
 /// What was generated.
 #[derive(Debug, Clone, Serialize)]
 pub struct DemoReport {
+    /// The database filled (named in the text, not in the JSON).
+    #[serde(skip)]
+    pub database: String,
     pub seed: i64,
     pub tables: Vec<TableCount>,
     pub elapsed_ms: u128,
@@ -76,8 +78,9 @@ pub struct TableCount {
     pub rows: i64,
 }
 
-impl DemoReport {
-    pub fn render_text(&self, database: &str) -> String {
+impl crate::ui::Report for DemoReport {
+    fn render_text(&self) -> String {
+        let database = &self.database;
         let counts = self
             .tables
             .iter()
@@ -90,6 +93,26 @@ impl DemoReport {
             Duration::from_millis(self.elapsed_ms as u64).as_secs_f64()
         )
     }
+}
+
+/// `palmdb demo-data`: connects, fills the tables with a spinner naming each step (on a
+/// terminal, when `progress`), and prints what was generated.
+pub async fn run(
+    settings: &crate::connect::ConnectSettings,
+    options: &DemoOptions,
+    progress: bool,
+    format: crate::ui::Format,
+) -> Result<crate::error::ExitCode> {
+    let mut client = settings
+        .with_application_name("palmdb demo-data")
+        .connect()
+        .await?;
+    let spinner = crate::ui::progress::Spinner::new(progress);
+    let report = fill(&mut client, options, &|step| spinner.step(step)).await;
+    spinner.finish();
+    let mut report = report?;
+    report.database = settings.database().to_string();
+    crate::ui::emit(&report, format)
 }
 
 /// Generates the data; `progress` is told the name of each step as it starts.
@@ -183,6 +206,7 @@ pub async fn fill(
     client.batch_execute("ANALYZE").await?;
 
     Ok(DemoReport {
+        database: String::new(),
         seed: options.seed,
         tables,
         elapsed_ms: started.elapsed().as_millis(),

@@ -25,7 +25,12 @@ pub async fn list(client: &Client) -> Result<Vec<CheckInfo>> {
             &[],
         )
         .await
-        .context("cannot list the health checks (run palmdb migrate first)")?;
+        .with_context(|| {
+            format!(
+                "cannot list the health checks ({})",
+                crate::migrate::profile::SETUP_HINT
+            )
+        })?;
     Ok(rows
         .into_iter()
         .map(|r| CheckInfo {

@@ -5,10 +5,12 @@
 use anyhow::{Context, Result};
 use tokio_postgres::Client;
 
-use super::report::{Check, HealthReport, Status};
+use super::report::{Check, HealthReport};
 use super::thresholds::{self, Threshold};
 use super::{catalog, guard};
 use crate::error::Failure;
+use crate::migrate::profile::SETUP_HINT;
+use crate::ui::Verdict;
 
 /// Which checks to run and with which thresholds; the default runs all with the defaults of
 /// `palmdb.health_thresholds`.
@@ -42,7 +44,10 @@ pub async fn collect(client: &Client, options: &HealthOptions) -> Result<HealthR
             let status: String = row.get("status");
             checks.push(Check {
                 name: row.get("name"),
-                status: Status::parse(&status).with_context(|| {
+                status: Verdict::parse(&status)
+                    // SQL judges ok, warning or critical; unknown is not a check's verdict.
+                    .filter(|v| *v != Verdict::Unknown)
+                    .with_context(|| {
                     format!("palmdb.checks() returned the unknown status \"{status}\"")
                 })?,
                 value: row.get("value"),
@@ -59,7 +64,7 @@ pub async fn collect(client: &Client, options: &HealthOptions) -> Result<HealthR
     Ok(HealthReport::new(checks))
 }
 
-/// A missing palmdb.checks() means the database was never migrated; an unknown check or a
+/// A missing palmdb.checks() means palmdb's objects were never installed; an unknown check or a
 /// bad threshold is the caller's input. Say what to do.
 fn explain(err: tokio_postgres::Error, asked: &[String]) -> anyhow::Error {
     let Some(db) = err.as_db_error() else {
@@ -82,7 +87,7 @@ fn explain(err: tokio_postgres::Error, asked: &[String]) -> anyhow::Error {
         "3F000" | "42883" | "42704" => Failure::operation(
             "this database has no palmdb health checks (palmdb.checks() does not exist)",
         )
-        .with_hint("run palmdb migrate first")
+        .with_hint(SETUP_HINT)
         .into(),
         "42501" => anyhow::Error::new(err).context(
             Failure::operation("not allowed to run the health checks")

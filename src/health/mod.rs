@@ -13,8 +13,9 @@ pub mod pgbouncer;
 pub mod prometheus;
 pub mod record;
 pub mod report;
+pub mod run;
 pub mod table;
 pub mod thresholds;
 
 pub use collect::{collect, HealthOptions};
-pub use report::{Check, HealthReport, Status};
+pub use report::{Check, HealthReport};

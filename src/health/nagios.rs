@@ -2,12 +2,13 @@
 //! the exit code carrying the state. Perfdata is `'name'=value;warn;crit` per check that
 //! measured something (check_postgres does the same).
 
-use super::report::{format_value, HealthReport, Status};
+use super::report::{format_value, HealthReport};
+use crate::ui::Verdict;
 
 pub fn render(report: &HealthReport) -> String {
     let state = report.status.as_str().to_uppercase();
     let mut parts = Vec::new();
-    for status in [Status::Critical, Status::Warning] {
+    for status in [Verdict::Critical, Verdict::Warning] {
         let names: Vec<&str> = report
             .with_status(status)
             .map(|c| c.name.as_str())
@@ -57,7 +58,7 @@ mod tests {
         let report = HealthReport::new(vec![
             Check {
                 name: "connections".into(),
-                status: Status::Ok,
+                status: Verdict::Ok,
                 value: Some(0.05),
                 threshold: String::new(),
                 detail: String::new(),
@@ -67,7 +68,7 @@ mod tests {
             },
             Check {
                 name: "duplicate_indexes".into(),
-                status: Status::Warning,
+                status: Verdict::Warning,
                 value: Some(2.0),
                 threshold: String::new(),
                 detail: String::new(),

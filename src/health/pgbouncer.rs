@@ -16,10 +16,11 @@
 use anyhow::{Context, Result};
 use tokio_postgres::{Client, SimpleQueryMessage, SimpleQueryRow};
 
-use super::report::{format_value, Check, Status};
+use super::report::{format_value, Check};
 use super::thresholds::{Threshold, Value};
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
+use crate::ui::Verdict;
 
 /// The checks' names, for `--check`.
 pub const CHECKS: [&str; 3] = [
@@ -292,11 +293,11 @@ fn check(
     remedy: &str,
 ) -> Check {
     let status = if value >= critical {
-        Status::Critical
+        Verdict::Critical
     } else if value >= warning {
-        Status::Warning
+        Verdict::Warning
     } else {
-        Status::Ok
+        Verdict::Ok
     };
     Check {
         name: name.to_string(),
@@ -304,7 +305,7 @@ fn check(
         value: Some(value),
         threshold,
         detail,
-        remedy: (status != Status::Ok).then(|| remedy.to_string()),
+        remedy: (status != Verdict::Ok).then(|| remedy.to_string()),
         warning_level: Some(warning),
         critical_level: Some(critical),
     }
@@ -335,16 +336,16 @@ mod tests {
             "palm",
             &PoolThresholds::default(),
         );
-        let status: Vec<(&str, Status, Option<f64>)> = checks
+        let status: Vec<(&str, Verdict, Option<f64>)> = checks
             .iter()
             .map(|c| (c.name.as_str(), c.status, c.value))
             .collect();
         assert_eq!(
             status,
             [
-                ("pgbouncer_clients_waiting", Status::Warning, Some(3.0)),
-                ("pgbouncer_max_wait", Status::Warning, Some(2.5)),
-                ("pgbouncer_server_usage", Status::Critical, Some(1.0)),
+                ("pgbouncer_clients_waiting", Verdict::Warning, Some(3.0)),
+                ("pgbouncer_max_wait", Verdict::Warning, Some(2.5)),
+                ("pgbouncer_server_usage", Verdict::Critical, Some(1.0)),
             ]
         );
         assert!(checks[2]
@@ -358,7 +359,7 @@ mod tests {
         let checks = judge(&[], "palm", &PoolThresholds::default());
         assert!(checks
             .iter()
-            .all(|c| c.status == Status::Ok && c.value == Some(0.0)));
+            .all(|c| c.status == Verdict::Ok && c.value == Some(0.0)));
         assert!(checks[0].detail.contains("no pool for database palm"));
     }
 

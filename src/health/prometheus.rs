@@ -45,13 +45,14 @@ fn escape(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::health::{Check, Status};
+    use crate::health::Check;
+    use crate::ui::Verdict;
 
     #[test]
     fn status_and_values_per_check() {
         let report = HealthReport::new(vec![Check {
             name: "dead_tuples".into(),
-            status: Status::Critical,
+            status: Verdict::Critical,
             value: Some(0.75),
             threshold: String::new(),
             detail: String::new(),

@@ -4,53 +4,13 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::ExitCode;
-
-/// A check's verdict, ordered from best to worst.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Status {
-    Ok,
-    Warning,
-    Critical,
-}
-
-impl Status {
-    pub fn parse(text: &str) -> Option<Status> {
-        match text {
-            "ok" => Some(Status::Ok),
-            "warning" => Some(Status::Warning),
-            "critical" => Some(Status::Critical),
-            _ => None,
-        }
-    }
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Warning => "warning",
-            Status::Critical => "critical",
-        }
-    }
-
-    /// The Nagios/Prometheus number: 0 ok, 1 warning, 2 critical.
-    pub fn number(self) -> u8 {
-        self as u8
-    }
-
-    pub fn exit_code(self) -> ExitCode {
-        match self {
-            Status::Ok => ExitCode::Ok,
-            Status::Warning => ExitCode::Warning,
-            Status::Critical => ExitCode::Critical,
-        }
-    }
-}
+use crate::ui::Verdict;
 
 /// One check's row from `palmdb.checks()`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Check {
     pub name: String,
-    pub status: Status,
+    pub status: Verdict,
     /// The figure judged (seconds, a ratio, a count, a transaction age); null when nothing
     /// could be measured.
     pub value: Option<f64>,
@@ -68,13 +28,13 @@ pub struct Check {
 /// Every check that ran, and the worst of their statuses.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct HealthReport {
-    pub status: Status,
+    pub status: Verdict,
     pub checks: Vec<Check>,
 }
 
 impl HealthReport {
     pub fn new(checks: Vec<Check>) -> HealthReport {
-        let status = checks.iter().map(|c| c.status).max().unwrap_or(Status::Ok);
+        let status = checks.iter().map(|c| c.status).max().unwrap_or(Verdict::Ok);
         HealthReport { status, checks }
     }
 
@@ -89,7 +49,7 @@ impl HealthReport {
     }
 
     /// The checks whose status is `status`.
-    pub fn with_status(&self, status: Status) -> impl Iterator<Item = &Check> {
+    pub fn with_status(&self, status: Verdict) -> impl Iterator<Item = &Check> {
         self.checks.iter().filter(move |c| c.status == status)
     }
 }
@@ -110,7 +70,7 @@ pub fn format_value(value: Option<f64>) -> String {
 mod tests {
     use super::*;
 
-    fn check(name: &str, status: Status) -> Check {
+    fn check(name: &str, status: Verdict) -> Check {
         Check {
             name: name.into(),
             status,
@@ -126,11 +86,11 @@ mod tests {
     #[test]
     fn the_worst_status_wins() {
         let report = HealthReport::new(vec![
-            check("a", Status::Ok),
-            check("b", Status::Critical),
-            check("c", Status::Warning),
+            check("a", Verdict::Ok),
+            check("b", Verdict::Critical),
+            check("c", Verdict::Warning),
         ]);
-        assert_eq!(report.status, Status::Critical);
+        assert_eq!(report.status, Verdict::Critical);
         assert_eq!(report.exit_code(), ExitCode::Critical);
         assert_eq!(HealthReport::new(vec![]).exit_code(), ExitCode::Ok);
     }
@@ -138,7 +98,7 @@ mod tests {
     #[test]
     fn json_has_exactly_the_contract_keys() {
         let json =
-            serde_json::to_value(HealthReport::new(vec![check("a", Status::Warning)])).unwrap();
+            serde_json::to_value(HealthReport::new(vec![check("a", Verdict::Warning)])).unwrap();
         assert_eq!(json["status"], "warning");
         let keys: Vec<&String> = json["checks"][0].as_object().unwrap().keys().collect();
         assert_eq!(

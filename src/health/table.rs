@@ -2,51 +2,33 @@
 
 use std::fmt::Write;
 
-use super::report::{format_value, HealthReport, Status};
+use crate::ui::table::{Align, Table};
+
+use super::report::{format_value, HealthReport};
+use crate::ui::Verdict;
 
 /// Renders the report as a table followed by the remedies of the checks that are not ok.
 pub fn render(report: &HealthReport) -> String {
-    let rows: Vec<[String; 4]> = report
-        .checks
-        .iter()
-        .map(|c| {
-            [
-                label(c.status).to_string(),
-                c.name.clone(),
-                format_value(c.value),
-                c.detail.clone(),
-            ]
-        })
-        .collect();
-    let header = ["STATUS", "CHECK", "VALUE", "DETAIL"].map(String::from);
-    let widths: Vec<usize> = (0..3)
-        .map(|i| {
-            rows.iter()
-                .chain(std::iter::once(&header))
-                .map(|r| r[i].chars().count())
-                .max()
-                .unwrap_or(0)
-        })
-        .collect();
-    let mut out = String::new();
-    for row in std::iter::once(&header).chain(rows.iter()) {
-        let _ = writeln!(
-            out,
-            "{:<w0$}  {:<w1$}  {:>w2$}  {}",
-            row[0],
-            row[1],
-            row[2],
-            row[3],
-            w0 = widths[0],
-            w1 = widths[1],
-            w2 = widths[2]
-        );
+    let mut table = Table::new(&[
+        ("STATUS", Align::Left),
+        ("CHECK", Align::Left),
+        ("VALUE", Align::Right),
+        ("DETAIL", Align::Left),
+    ]);
+    for c in &report.checks {
+        table.push(vec![
+            label(c.status).to_string(),
+            c.name.clone(),
+            format_value(c.value),
+            c.detail.clone(),
+        ]);
     }
+    let mut out = table.render();
     let _ = writeln!(out, "\noverall: {}", label(report.status));
     let problems: Vec<_> = report
         .checks
         .iter()
-        .filter(|c| c.status != Status::Ok)
+        .filter(|c| c.status != Verdict::Ok)
         .collect();
     if !problems.is_empty() {
         let _ = writeln!(out, "\nwhat to do:");
@@ -61,10 +43,11 @@ pub fn render(report: &HealthReport) -> String {
 }
 
 /// Problems in capitals, so they stand out in a column of "ok".
-fn label(status: Status) -> &'static str {
+fn label(status: Verdict) -> &'static str {
     match status {
-        Status::Ok => "ok",
-        Status::Warning => "WARNING",
-        Status::Critical => "CRITICAL",
+        Verdict::Ok => "ok",
+        Verdict::Warning => "WARNING",
+        Verdict::Critical => "CRITICAL",
+        Verdict::Unknown => "UNKNOWN",
     }
 }

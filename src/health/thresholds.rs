@@ -130,7 +130,12 @@ pub async fn list(client: &Client) -> Result<Vec<Parameter>> {
             &[],
         )
         .await
-        .context("cannot read palmdb.health_threshold_parameters (run palmdb migrate first)")?;
+        .with_context(|| {
+            format!(
+                "cannot read palmdb.health_threshold_parameters ({})",
+                crate::migrate::profile::SETUP_HINT
+            )
+        })?;
     Ok(rows
         .into_iter()
         .map(|r| Parameter {

@@ -76,7 +76,8 @@ async fn database_name(client: &Client) -> Result<String> {
 }
 
 /// Errors of palmdb's insight functions as one usage line: bad input and missing extensions
-/// (raised with a hint by the functions), or a database that was never migrated.
+/// (raised with a hint by the functions), or a database where palmdb's objects were never
+/// installed.
 pub fn explain_sql_error(err: tokio_postgres::Error) -> anyhow::Error {
     let Some(db) = err.as_db_error() else {
         return err.into();
@@ -95,7 +96,7 @@ pub fn explain_sql_error(err: tokio_postgres::Error) -> anyhow::Error {
             "this database has no palmdb insight functions ({})",
             db.message()
         ))
-        .with_hint("run palmdb migrate first")
+        .with_hint(crate::migrate::profile::SETUP_HINT)
         .into(),
         _ => err.into(),
     }

@@ -6,7 +6,7 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use super::prerequisites;
-use crate::stats::table::Table;
+use crate::ui::table::{Align, Table};
 
 /// What to rank statements by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
@@ -52,6 +52,24 @@ pub struct TopQueries {
     pub statements: Vec<Statement>,
 }
 
+/// `palmdb queries`: the top statements, read in one transaction (so it works through a
+/// pooler in transaction mode, as stats does).
+pub async fn run(
+    settings: &crate::connect::ConnectSettings,
+    by: OrderBy,
+    limit: i32,
+    format: crate::ui::Format,
+) -> Result<crate::error::ExitCode> {
+    let client = settings
+        .with_application_name("palmdb queries")
+        .connect()
+        .await?;
+    client.batch_execute("BEGIN READ ONLY").await?;
+    let top = top_queries(&client, by, limit).await?;
+    client.batch_execute("COMMIT").await?;
+    crate::ui::emit(&top, format)
+}
+
 /// The `limit` most expensive statements by `by`. Without pg_stat_statements this is one
 /// error saying what to install (see [`prerequisites`]).
 pub async fn top_queries(client: &Client, by: OrderBy, limit: i32) -> Result<TopQueries> {
@@ -85,19 +103,19 @@ pub async fn top_queries(client: &Client, by: OrderBy, limit: i32) -> Result<Top
     Ok(TopQueries { by, statements })
 }
 
-impl TopQueries {
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for TopQueries {
+    fn render_text(&self) -> String {
         if self.statements.is_empty() {
             return "no statements recorded for this database yet\n".to_string();
         }
         let mut table = Table::new(&[
-            ("total ms", true),
-            ("mean ms", true),
-            ("calls", true),
-            ("rows", true),
-            ("cache hit", true),
-            ("share", true),
-            ("query", false),
+            ("total ms", Align::Right),
+            ("mean ms", Align::Right),
+            ("calls", Align::Right),
+            ("rows", Align::Right),
+            ("cache hit", Align::Right),
+            ("share", Align::Right),
+            ("query", Align::Left),
         ]);
         for s in &self.statements {
             table.push(vec![

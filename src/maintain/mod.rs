@@ -120,7 +120,10 @@ pub async fn maintain(
             }
             anyhow::Error::new(e).context(
                 Failure::operation("cannot list the tables that need maintenance")
-                    .with_hint("run palmdb migrate first if palmdb.maintenance_candidates() is missing"),
+                    .with_hint(format!(
+                        "if palmdb.maintenance_candidates() is missing, {}",
+                        crate::migrate::profile::SETUP_HINT
+                    )),
             )
         })?;
     if candidates.is_empty() {

@@ -133,8 +133,14 @@ pub async fn ensure_table(client: &mut Client) -> Result<()> {
 
 /// The rows of the history table; empty when it does not exist yet (nothing is created).
 pub async fn read_applied(client: &Client) -> Result<Vec<AppliedRow>> {
+    read_applied_from(client, HISTORY_TABLE).await
+}
+
+/// The rows of a history table in refinery's layout: refinery's own, or the monitoring
+/// profile's `palmdb.monitoring_history` (see [`super::profile`]).
+pub async fn read_applied_from(client: &Client, table: &str) -> Result<Vec<AppliedRow>> {
     let exists: bool = client
-        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&HISTORY_TABLE])
+        .query_one("SELECT to_regclass($1) IS NOT NULL", &[&table])
         .await?
         .get(0);
     if !exists {
@@ -142,9 +148,7 @@ pub async fn read_applied(client: &Client) -> Result<Vec<AppliedRow>> {
     }
     let rows = client
         .query(
-            &format!(
-                "SELECT version, name, applied_on, checksum FROM {HISTORY_TABLE} ORDER BY version"
-            ),
+            &format!("SELECT version, name, applied_on, checksum FROM {table} ORDER BY version"),
             &[],
         )
         .await?;

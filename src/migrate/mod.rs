@@ -1,15 +1,20 @@
 //! `palmdb migrate`: bring a database's schema, its `sql/` objects and its indexes up to
 //! date, safely, from a deploy pipeline.
 //!
-//! lock → history table → drift check → versioned migrations (refinery, one transaction each;
-//! no-transaction files statement by statement) → changed sql/ objects → INVALID index repair
-//! → unlock.
+//! lock → refuse a database that is not Palm's → history table → drift check → versioned
+//! migrations (refinery, one transaction each; no-transaction files statement by statement) →
+//! changed sql/ objects → INVALID index repair → unlock.
+//!
+//! `palmdb migrate --monitoring-only` installs palmdb's monitoring objects alone, into any
+//! database: [`monitoring`].
 
 pub mod compat;
 pub mod history;
 pub mod lock;
+pub mod monitoring;
 pub mod no_transaction;
 pub mod plan;
+pub mod profile;
 pub mod repeatable;
 pub mod source;
 pub mod statements;
@@ -24,6 +29,7 @@ use tokio_postgres::Client;
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
 use history::{TimedClient, Timeouts};
+use profile::Profile;
 use source::{Source, VersionedFile};
 use statements::Statement;
 
@@ -80,9 +86,13 @@ async fn apply_everything(
     target_version: Option<i32>,
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
+    // Before anything is created: Palm's tables go into Palm's database or a new one only.
+    profile::inspect(client, &options.source)
+        .await?
+        .refuse_palm_migrate(&options.source)?;
     history::ensure_table(client).await?;
     repeatable::ensure_ledger(client).await?;
-    let mut plan = plan::build(client, &options.source).await?;
+    let mut plan = plan::build(client, &options.source, Profile::Palm).await?;
     refuse_drift(&plan)?;
     stop_at(&mut plan, target_version)?;
     let all_files = options.source.versioned()?;
@@ -136,15 +146,7 @@ async fn apply_everything(
         )?;
         did_something = true;
     }
-    for object in &plan.changed_objects {
-        let mut attempt = 1;
-        loop {
-            match repeatable::apply(client, object, options.timeouts, major).await {
-                Err(e) if retry_after_lock_timeout(&e, &mut attempt).await => continue,
-                other => break other?,
-            }
-        }
-        writeln!(out, "applied sql/{}", object.path)?;
+    if repeatable::apply_all(client, &plan.changed_objects, options.timeouts, major, out).await? {
         did_something = true;
     }
     for line in no_transaction::repair_invalid_indexes(client, options.timeouts).await? {
@@ -227,7 +229,7 @@ fn stop_at(plan: &mut plan::Plan, target_version: Option<i32>) -> Result<()> {
     Ok(())
 }
 
-fn refuse_drift(plan: &plan::Plan) -> Result<()> {
+pub(crate) fn refuse_drift(plan: &plan::Plan) -> Result<()> {
     if plan.drift.is_empty() {
         return Ok(());
     }
@@ -241,7 +243,7 @@ fn refuse_drift(plan: &plan::Plan) -> Result<()> {
 
 /// After a failure: when it was a `lock_timeout` (SQLSTATE 55P03) and attempts remain,
 /// waits a little longer each time and says to try again.
-async fn retry_after_lock_timeout(err: &anyhow::Error, attempt: &mut u32) -> bool {
+pub(crate) async fn retry_after_lock_timeout(err: &anyhow::Error, attempt: &mut u32) -> bool {
     if *attempt >= LOCK_TIMEOUT_ATTEMPTS || !is_lock_timeout(err) {
         return false;
     }
@@ -332,7 +334,10 @@ async fn dry_run(
     target_version: Option<i32>,
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
-    let mut plan = plan::build(client, &options.source).await?;
+    profile::inspect(client, &options.source)
+        .await?
+        .refuse_palm_migrate(&options.source)?;
+    let mut plan = plan::build(client, &options.source, Profile::Palm).await?;
     refuse_drift(&plan)?;
     stop_at(&mut plan, target_version)?;
     let invalid = no_transaction::invalid_indexes(client).await?;
@@ -341,7 +346,18 @@ async fn dry_run(
         "-- palmdb migrate --dry-run on database {}: nothing below has been run",
         settings.database()
     )?;
-    let set_local = options.timeouts.set_sql(true);
+    write_plan_sql(client, &plan, &invalid, options.timeouts, out).await
+}
+
+/// The SQL a plan runs, as `--dry-run` prints it.
+pub(crate) async fn write_plan_sql(
+    client: &Client,
+    plan: &plan::Plan,
+    invalid: &[no_transaction::InvalidIndex],
+    timeouts: Timeouts,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    let set_local = timeouts.set_sql(true);
     let major = compat::server_major(client).await?;
     for file in &plan.pending {
         if file.no_transaction {
@@ -350,7 +366,7 @@ async fn dry_run(
                 "\n-- {} (no transaction: one statement per query)",
                 file.file_name
             )?;
-            writeln!(out, "{};", options.timeouts.set_sql(false))?;
+            writeln!(out, "{};", timeouts.set_sql(false))?;
             for statement in statements::split(&compat::adapt(&file.sql, major)) {
                 writeln!(out, "{};", statement.text)?;
             }
@@ -371,7 +387,7 @@ async fn dry_run(
             compat::adapt(&object.sql, major).trim_end()
         )?;
     }
-    for index in &invalid {
+    for index in invalid {
         writeln!(
             out,
             "\n-- INVALID index {}.{}\n{};",

@@ -7,6 +7,7 @@ use serde::Serialize;
 use tokio_postgres::Client;
 
 use super::history::{self, AppliedRow};
+use super::profile::Profile;
 use super::source::{ObjectFile, Source, VersionedFile};
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,17 +61,17 @@ impl Plan {
     }
 }
 
-/// Reads the history and the sql/ ledger and compares them with the files.
-pub async fn build(client: &Client, source: &Source) -> Result<Plan> {
-    let files = source.versioned()?;
-    let applied_rows = history::read_applied(client).await?;
+/// Reads the profile's history and the sql/ ledger and compares them with its files.
+pub async fn build(client: &Client, source: &Source, profile: Profile) -> Result<Plan> {
+    let files = profile.versioned(source)?;
+    let applied_rows = history::read_applied_from(client, profile.history_table()).await?;
     let (drift, pending) = compare(&files, &applied_rows)?;
     // On a server that lacks something the files use, the ledger records the SHA-256 of the
     // text actually applied (see compat): restored into a newer major, the objects are then
     // seen as changed and applied again, in full.
     let major = super::compat::server_major(client).await?;
-    let objects = source
-        .objects()?
+    let objects = profile
+        .objects(source)?
         .into_iter()
         .map(|object| object.adapted_to(major))
         .collect();

@@ -76,3 +76,25 @@ pub async fn apply(
     transaction.commit().await?;
     Ok(())
 }
+
+/// Applies each changed object file in order (retrying one that hit the lock timeout) and
+/// says so on `out`; true when there was anything to apply.
+pub async fn apply_all(
+    client: &mut Client,
+    objects: &[ObjectFile],
+    timeouts: Timeouts,
+    server_major: u32,
+    out: &mut dyn std::io::Write,
+) -> Result<bool> {
+    for object in objects {
+        let mut attempt = 1;
+        loop {
+            match apply(client, object, timeouts, server_major).await {
+                Err(e) if super::retry_after_lock_timeout(&e, &mut attempt).await => continue,
+                other => break other?,
+            }
+        }
+        writeln!(out, "applied sql/{}", object.path)?;
+    }
+    Ok(!objects.is_empty())
+}

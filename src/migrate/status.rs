@@ -6,16 +6,23 @@ use serde::Serialize;
 
 use super::no_transaction::{self, InvalidIndex};
 use super::plan::{self, AppliedMigration, Drift, PendingMigration};
+use super::profile::{self, Profile};
 use super::source::Source;
 use crate::connect::ConnectSettings;
 use crate::error::ExitCode;
+use crate::ui::verdict::{migrate_word, Verdict};
 
 /// The status report; its JSON form is a contract for scripts.
 #[derive(Debug, Serialize)]
 pub struct StatusReport {
     pub database: String,
-    /// `up_to_date`, `pending` or `drift`.
-    pub status: &'static str,
+    /// `palm` (Palm's schema, `palmdb migrate`) or `monitoring` (palmdb's monitoring objects
+    /// alone, `palmdb migrate --monitoring-only`; also reported for a database that is not
+    /// Palm's and has nothing installed yet).
+    pub profile: &'static str,
+    /// `up_to_date` (ok), `pending` (warning) or `drift` (critical).
+    #[serde(serialize_with = "migrate_word")]
+    pub status: Verdict,
     pub current_version: Option<i32>,
     pub applied: Vec<AppliedMigration>,
     pub pending: Vec<PendingMigration>,
@@ -26,19 +33,35 @@ pub struct StatusReport {
 
 impl StatusReport {
     pub fn exit_code(&self) -> ExitCode {
-        match self.status {
-            "up_to_date" => ExitCode::Ok,
-            "pending" => ExitCode::Warning,
-            _ => ExitCode::Critical,
-        }
+        self.status.exit_code()
     }
 
-    pub fn render_text(&self) -> String {
+    /// The command that applies what is pending on this kind of database.
+    fn command(&self) -> &'static str {
+        if self.profile == Profile::Monitoring.name() {
+            Profile::Monitoring.command()
+        } else {
+            Profile::Palm.command()
+        }
+    }
+}
+
+impl crate::ui::Report for StatusReport {
+    fn render_text(&self) -> String {
         let mut text = String::new();
         let line = |text: &mut String, key: &str, value: String| {
             text.push_str(&format!("{key:<11}{value}\n"));
         };
         line(&mut text, "database", self.database.clone());
+        line(
+            &mut text,
+            "profile",
+            if self.profile == Profile::Monitoring.name() {
+                "monitoring only (schema palmdb)".to_string()
+            } else {
+                "Palm's schema".to_string()
+            },
+        );
         line(
             &mut text,
             "version",
@@ -89,12 +112,16 @@ impl StatusReport {
             &mut text,
             "status",
             match self.status {
-                "up_to_date" => "UP TO DATE".to_string(),
-                "pending" => "PENDING: run palmdb migrate".to_string(),
+                Verdict::Ok => "UP TO DATE".to_string(),
+                Verdict::Warning => format!("PENDING: run {}", self.command()),
                 _ => "DRIFT: applied migrations were changed".to_string(),
             },
         );
         text
+    }
+
+    fn exit_code(&self) -> crate::error::ExitCode {
+        self.status.exit_code()
     }
 }
 
@@ -104,20 +131,28 @@ pub async fn status(settings: &ConnectSettings, source: &Source) -> Result<Statu
         .with_application_name("palmdb migrate status")
         .connect()
         .await?;
-    let plan = plan::build(&client, source).await?;
-    let invalid_indexes = no_transaction::invalid_indexes(&client).await?;
+    let profile = profile::inspect(&client, source)
+        .await?
+        .status_profile(source)?;
+    let plan = plan::build(&client, source, profile).await?;
+    let mut invalid_indexes = no_transaction::invalid_indexes(&client).await?;
+    if profile == Profile::Monitoring {
+        // The monitoring install repairs nothing outside its own schema.
+        invalid_indexes.retain(|i| i.schema == "palmdb");
+    }
     let status = if !plan.drift.is_empty() {
-        "drift"
+        Verdict::Critical
     } else if plan.pending.is_empty()
         && plan.changed_objects.is_empty()
         && invalid_indexes.is_empty()
     {
-        "up_to_date"
+        Verdict::Ok
     } else {
-        "pending"
+        Verdict::Warning
     };
     Ok(StatusReport {
         database: settings.database().to_string(),
+        profile: profile.name(),
         status,
         current_version: plan.current_version(),
         pending: plan.pending_summary(),

@@ -73,13 +73,13 @@ impl RowCounter {
 }
 
 /// Runs `copy_sql` (a `COPY ... FROM STDIN` in text format) and feeds it the rows `produce`
-/// writes. Returns the number of rows the server loaded. On any error the COPY is aborted and
+/// writes; `on_chunk` hears the rows and bytes sent so far. Returns the number of rows the server loaded. On any error the COPY is aborted and
 /// the error returned; the caller's transaction is then unusable and must be rolled back.
 pub async fn load<F>(
     transaction: &Transaction<'_>,
     copy_sql: &str,
     counter: &RowCounter,
-    on_chunk: &mut (dyn FnMut(u64) + Send),
+    on_chunk: &mut (dyn FnMut(u64, u64) + Send),
     produce: F,
 ) -> Result<u64>
 where
@@ -100,12 +100,14 @@ where
     let sink = transaction.copy_in::<_, Bytes>(copy_sql).await?;
     futures_util::pin_mut!(sink);
     let mut send_error = None;
+    let mut sent: u64 = 0;
     while let Some(chunk) = receiver.recv().await {
+        sent += chunk.len() as u64;
         if let Err(e) = sink.send(chunk).await {
             send_error = Some(e);
             break;
         }
-        on_chunk(counter.get());
+        on_chunk(counter.get(), sent);
     }
     // Stops the producer if the server gave up first.
     drop(receiver);
@@ -116,6 +118,6 @@ where
     // A decoding error wins over finishing: the COPY must not commit a partial table.
     produced?;
     let loaded = sink.as_mut().finish().await?;
-    on_chunk(counter.get());
+    on_chunk(counter.get(), sent);
     Ok(loaded)
 }

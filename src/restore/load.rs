@@ -19,7 +19,7 @@ use tokio_postgres::{Client, GenericClient, Transaction};
 use super::copy_in::{self, RowCounter, RowWriter};
 use super::derived;
 use super::plan::TableToLoad;
-use super::progress::Progress;
+use super::report::TableOutcome;
 use super::schema::{self, Part, StoredSchema};
 use super::sequences::{self, BackupSequence, SequenceFix, Setting};
 use super::target;
@@ -27,6 +27,7 @@ use super::triggers;
 use crate::archive::RelationName;
 use crate::error::{describe_pg_error, Failure};
 use crate::set_aside::{foreign_keys, indexes};
+use crate::ui::progress::{Progress, Total};
 
 /// How a failed load ends: the transaction rolls back, the target is as it was.
 const NOTHING_RESTORED: &str = "nothing was restored";
@@ -37,17 +38,9 @@ const LOCK_WAIT: &str = "30s";
 /// Produces one table's COPY text rows, on a blocking thread.
 pub type Producer = Box<dyn FnOnce(&mut RowWriter) -> Result<()> + Send>;
 
-/// One loaded table.
-#[derive(Debug, Clone, Serialize)]
-pub struct LoadedTable {
-    pub table: String,
-    pub rows: u64,
-    pub seconds: f64,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct Loaded {
-    pub tables: Vec<LoadedTable>,
+    pub tables: Vec<TableOutcome>,
     pub sequences: Vec<SequenceFix>,
     /// Derived tables recomputed and materialized views refreshed.
     pub recomputed: Vec<String>,
@@ -124,16 +117,18 @@ pub async fn load_all(
         let started = Instant::now();
         if table.columns.is_empty() && table.rows == 0 {
             // Nothing to load, and no column to name (an empty legacy table).
-            loaded.push(LoadedTable {
+            loaded.push(TableOutcome {
                 table: table.display_name(),
                 rows: 0,
                 seconds: 0.0,
             });
             continue;
         }
-        let bar = options.progress.table(&table.display_name(), table.rows);
+        let bar = options
+            .progress
+            .bar(&table.display_name(), Total::Exact(table.rows));
         let counter = RowCounter::default();
-        let mut on_chunk = |rows: u64| bar.set_position(rows);
+        let mut on_chunk = |rows: u64, bytes: u64| bar.set(rows, bytes);
         let rows = copy_in::load(
             &transaction,
             &table.copy_sql(freeze),
@@ -152,7 +147,7 @@ pub async fn load_all(
             ))
             .into());
         }
-        loaded.push(LoadedTable {
+        loaded.push(TableOutcome {
             table: table.display_name(),
             rows,
             seconds: started.elapsed().as_secs_f64(),

@@ -14,7 +14,6 @@ pub mod legacy;
 pub mod load;
 pub mod order;
 pub mod plan;
-pub mod progress;
 pub mod report;
 pub mod schema;
 pub mod sequences;
@@ -35,9 +34,9 @@ use crate::archive::Manifest;
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
 use crate::migrate::history::HISTORY_TABLE;
+use crate::ui::progress::Progress;
 use load::{LoadOptions, Producer};
 use plan::TableToLoad;
-use progress::Progress;
 use report::{RestoreReport, TableOutcome};
 use schema::SchemaOptions;
 use sequences::BackupSequence;
@@ -226,13 +225,7 @@ pub async fn restore_backup(
         },
     )
     .await?;
-    for table in loaded.tables {
-        report.tables.push(TableOutcome {
-            table: table.table,
-            rows: table.rows,
-            seconds: table.seconds,
-        });
-    }
+    report.tables.extend(loaded.tables);
     report.sequences = loaded.sequences;
     report.recomputed = loaded.recomputed;
     report.finish(started);

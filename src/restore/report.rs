@@ -6,6 +6,8 @@ use serde::Serialize;
 
 use super::sequences::SequenceFix;
 
+/// One table loaded (or, with `--dry-run`, that would be): what `load` returns and the
+/// report lists.
 #[derive(Debug, Clone, Serialize)]
 pub struct TableOutcome {
     pub table: String,
@@ -61,8 +63,10 @@ impl RestoreReport {
         self.rows = self.tables.iter().map(|t| t.rows).sum();
         self.seconds = started.elapsed().as_secs_f64();
     }
+}
 
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for RestoreReport {
+    fn render_text(&self) -> String {
         let mut out = String::new();
         if self.dry_run {
             out.push_str(&format!(

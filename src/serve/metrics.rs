@@ -135,7 +135,6 @@ fn backup_figures(text: &mut String, snapshot: &BackupsSnapshot) {
 
 /// One series per repository: the newest valid backup's age, and the repository's verdict.
 fn repository_figures(text: &mut String, status: &crate::backup::status::BackupStatus) {
-    use crate::backup::status::StatusLevel;
     let _ = writeln!(
         text,
         "# HELP palmdb_backup_age_seconds Age of the newest valid backup in each repository \
@@ -158,12 +157,7 @@ fn repository_figures(text: &mut String, status: &crate::backup::status::BackupS
     );
     let _ = writeln!(text, "# TYPE palmdb_backup_repository_status gauge");
     for repo in &status.repositories {
-        let code = match repo.status {
-            StatusLevel::Ok => 0,
-            StatusLevel::Warning => 1,
-            StatusLevel::Critical => 2,
-            StatusLevel::Unknown => 3,
-        };
+        let code = repo.status.number();
         let _ = writeln!(
             text,
             "palmdb_backup_repository_status{{repo=\"{}\"}} {code}",

@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use tokio_postgres::Client;
 
-use super::table::{money, time, Table};
+use super::table::{money, time};
+use crate::ui::table::{Align, Table};
 
 #[derive(Debug, Clone)]
 pub struct OrdersQuery {
@@ -39,7 +40,7 @@ pub struct Order {
 
 /// A page of orders; an unknown status is a usage error naming the allowed ones.
 pub async fn orders_by_status(client: &Client, query: &OrdersQuery) -> Result<OrdersPage> {
-    let rows = client
+    let rows = match client
         .query(
             "SELECT o.id, o.user_id::text AS user_id, o.customer_email, o.status::text AS status,
                     o.amount_cents, o.currency, o.created_at, o.updated_at
@@ -47,7 +48,10 @@ pub async fn orders_by_status(client: &Client, query: &OrdersQuery) -> Result<Or
             &[&query.status, &query.limit, &query.before],
         )
         .await
-        .map_err(super::sql_error::explain)?;
+    {
+        Ok(rows) => rows,
+        Err(e) => return Err(super::sql_error::explain(client, e).await),
+    };
     let orders = rows
         .iter()
         .map(|r| {
@@ -74,18 +78,18 @@ pub async fn orders_by_status(client: &Client, query: &OrdersQuery) -> Result<Or
     })
 }
 
-impl OrdersPage {
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for OrdersPage {
+    fn render_text(&self) -> String {
         if self.orders.is_empty() {
             return format!("no {} orders\n", self.status);
         }
         let mut table = Table::new(&[
-            ("ID", true),
-            ("CREATED", false),
-            ("AMOUNT", true),
-            ("CUR", false),
-            ("CUSTOMER", false),
-            ("USER", false),
+            ("ID", Align::Right),
+            ("CREATED", Align::Left),
+            ("AMOUNT", Align::Right),
+            ("CUR", Align::Left),
+            ("CUSTOMER", Align::Left),
+            ("USER", Align::Left),
         ]);
         for order in &self.orders {
             table.push(vec![

@@ -87,8 +87,11 @@ pub async fn user_stats(client: &Client, key: &UserKey) -> Result<UserStats> {
                 )
                 .await
         }
-    }
-    .map_err(super::sql_error::explain)?;
+    };
+    let row = match row {
+        Ok(row) => row,
+        Err(e) => return Err(super::sql_error::explain(client, e).await),
+    };
     match row {
         Some(row) => from_row(&row),
         None => Err(Failure::usage(format!("no user with {}", key.describe()))
@@ -115,8 +118,8 @@ fn from_row(row: &Row) -> Result<UserStats> {
     })
 }
 
-impl UserStats {
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for UserStats {
+    fn render_text(&self) -> String {
         let lines = [
             ("user", format!("{} ({})", self.email, self.user_id)),
             ("role", self.role.clone()),

@@ -86,7 +86,7 @@ pub async fn backup(
         &transaction,
         "COPY palmdb_backup_lines (line) FROM STDIN WITH (FORMAT csv, QUOTE E'\\x01', DELIMITER E'\\x02')",
         &RowCounter::default(),
-        &mut |_| {},
+        &mut |_, _| {},
         move |writer: &mut copy_in::RowWriter| {
             let mut reader = files.lines(&file)?;
             // Streamed: a line of any length goes to the server in chunks.

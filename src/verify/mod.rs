@@ -24,6 +24,7 @@ use crate::archive::integrity;
 use crate::archive::repository::{Backup, Repository};
 use crate::archive::Manifest;
 use crate::connect::ConnectSettings;
+use crate::ui::progress::{Progress, Total};
 use report::VerifyReport;
 
 #[derive(Debug, Clone)]
@@ -35,13 +36,22 @@ pub struct VerifyOptions {
     /// `--scratch-database NAME`: an existing database for the restore test, emptied before
     /// and after, instead of one created and dropped.
     pub scratch_database: Option<String>,
-    /// Progress bars on a terminal (restore test only).
+    /// Progress bars on a terminal (re-reading the files, and the restore test).
     pub progress: bool,
     /// `--pg-restore PATH` for the restore test.
     pub pg_restore: Option<PathBuf>,
     /// The age key of an encrypted backup (`--identity`): without it only the stored bytes
     /// are checked, and the restore test cannot run.
     pub identities: Option<Arc<Identities>>,
+}
+
+/// `palmdb backup verify`: verifies, prints the report, and exits 0 (OK) or 2 (FAILED).
+pub async fn run(
+    settings: &ConnectSettings,
+    options: &VerifyOptions,
+    format: crate::ui::Format,
+) -> Result<crate::error::ExitCode> {
+    crate::ui::emit(&verify(settings, options).await?, format)
 }
 
 /// Runs `palmdb backup verify`. Problems with the backup are in the report (FAILED, exit 2);
@@ -51,9 +61,10 @@ pub async fn verify(settings: &ConnectSettings, options: &VerifyOptions) -> Resu
     let what = options.backup.clone();
     let identities = options.identities.clone();
     let restore_test = options.restore_test;
+    let show = options.progress;
     let (mut report, readable) = tokio::task::spawn_blocking(move || {
         let backup = repo.locate(&what)?;
-        let checked = check_backup(&backup, identities)?;
+        let checked = check_backup_watched(&backup, identities, &Progress::new(show))?;
         Ok::<_, anyhow::Error>(checked)
     })
     .await??;
@@ -69,6 +80,7 @@ pub async fn verify(settings: &ConnectSettings, options: &VerifyOptions) -> Resu
             )
             .await?;
             report.restore_test = Some(test);
+            report.conclude();
         }
     }
     Ok(report)
@@ -81,10 +93,20 @@ pub fn check_backup(
     backup: &Backup,
     identities: Option<Arc<Identities>>,
 ) -> Result<(VerifyReport, Option<(BackupFiles, Manifest)>)> {
+    check_backup_watched(backup, identities, &Progress::hidden())
+}
+
+/// [`check_backup`] with a bar per file while its lines are re-read.
+pub fn check_backup_watched(
+    backup: &Backup,
+    identities: Option<Arc<Identities>>,
+    progress: &Progress,
+) -> Result<(VerifyReport, Option<(BackupFiles, Manifest)>)> {
     let mut report = VerifyReport::new(backup.name().to_string(), backup.describe());
     let manifest = match backup.manifest() {
         Err(problems) => {
             report.manifest_problems = problems;
+            report.conclude();
             return Ok((report, None));
         }
         Ok(manifest) => manifest,
@@ -102,7 +124,17 @@ pub fn check_backup(
     report.encrypted = manifest.encryption.is_some();
     report.lines_checked = files.can_read_rows();
     for entry in &manifest.tables {
-        report.files.push(integrity::check_file(&files, entry));
+        let check = if files.can_read_rows() {
+            let bar = progress.bar(&entry.qualified_name(), Total::Exact(entry.rows));
+            let check = integrity::check_file_watched(&files, entry, &mut |rows, bytes| {
+                bar.set(rows, bytes)
+            });
+            bar.finish();
+            check
+        } else {
+            integrity::check_file(&files, entry)
+        };
+        report.files.push(check);
     }
     report.schema = manifest
         .schema
@@ -110,5 +142,6 @@ pub fn check_backup(
         .map(|entry| integrity::check_schema(&files, entry));
     report.rows = manifest.total_rows;
     report.bytes = manifest.total_bytes;
+    report.conclude();
     Ok((report, Some((files, manifest))))
 }

@@ -5,11 +5,14 @@ use serde::Serialize;
 use super::restore_test::RestoreTestReport;
 use crate::archive::integrity::FileCheck;
 use crate::error::ExitCode;
+use crate::ui::verdict::{verify_word, Verdict};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct VerifyReport {
-    /// `ok` or `failed`.
-    pub status: &'static str,
+    /// `ok`, or `failed` (critical): set by [`VerifyReport::conclude`] whenever a check
+    /// is added, so a report handed out is always concluded.
+    #[serde(serialize_with = "verify_word")]
+    pub status: Verdict,
     pub backup: String,
     pub path: String,
     pub masked: bool,
@@ -36,7 +39,7 @@ pub struct VerifyReport {
 impl VerifyReport {
     pub fn new(backup: String, path: String) -> VerifyReport {
         VerifyReport {
-            status: "ok",
+            status: Verdict::Ok,
             backup,
             path,
             masked: false,
@@ -60,23 +63,26 @@ impl VerifyReport {
             && self.schema.as_ref().is_none_or(|s| s.ok)
     }
 
-    /// Sets `status` from the checks; call before printing.
-    pub fn conclude(&mut self) {
+    /// Sets `status` from the checks (and the restore test, when it ran). `verify` and
+    /// `check_backup` call it before they return.
+    pub(crate) fn conclude(&mut self) {
         let test_ok = self.restore_test.as_ref().is_none_or(|t| t.ok);
-        self.status = if self.ok() && test_ok { "ok" } else { "failed" };
+        self.status = if self.ok() && test_ok {
+            Verdict::Ok
+        } else {
+            Verdict::Critical
+        };
     }
 
     pub fn exit_code(&self) -> ExitCode {
-        if self.status == "ok" {
-            ExitCode::Ok
-        } else {
-            ExitCode::Critical
-        }
+        self.status.exit_code()
     }
+}
 
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for VerifyReport {
+    fn render_text(&self) -> String {
         let mut out = String::new();
-        if self.status == "ok" {
+        if self.status == Verdict::Ok {
             let checked = if self.lines_checked {
                 "every file matches its SHA-256, every line is a valid row, row counts match"
             } else {
@@ -120,5 +126,9 @@ impl VerifyReport {
             out.push_str(&test.render_text());
         }
         out
+    }
+
+    fn exit_code(&self) -> crate::error::ExitCode {
+        self.status.exit_code()
     }
 }

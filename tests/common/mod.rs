@@ -2,7 +2,8 @@
 //! and the real `palmdb` binary run against it.
 //!
 //! The server comes from `PALMDB_TEST_ADMIN_URL`, else `DATABASE_URL`, else the local one at
-//! 127.0.0.1:5432 as `postgres` (what `scripts/ensure-postgres.sh` sets up).
+//! 127.0.0.1:5432 as `postgres` (what `scripts/ensure-postgres.sh` sets up). Databases left
+//! by killed runs are dropped at the start of the next one (`sweep`).
 #![allow(dead_code)]
 
 use std::process::{Command, Output};
@@ -12,6 +13,7 @@ use tokio_postgres::{Client, NoTls};
 
 pub mod garage;
 pub mod role;
+pub mod sweep;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
 
@@ -68,8 +70,11 @@ impl TestDb {
         TestDb::new_on(&admin_url(), tag)
     }
 
-    /// A new, empty database on the server `admin` (an admin URL, e.g. another major's).
+    /// A new, empty database on the server `admin` (an admin URL, e.g. another major's),
+    /// recording this process as its creator; the first one of a process first drops the
+    /// databases that killed runs left behind ([`sweep`]).
     pub fn new_on(admin: &str, tag: &str) -> TestDb {
+        sweep::sweep_once(admin);
         let n = COUNTER.fetch_add(1, Ordering::SeqCst);
         let mut name = format!(
             "palmdb_t_{}_{}_{}",
@@ -80,6 +85,10 @@ impl TestDb {
         );
         name.truncate(63);
         let create = format!("CREATE DATABASE \"{name}\"");
+        let comment = format!(
+            "COMMENT ON DATABASE \"{name}\" IS '{}'",
+            sweep::Creator::this_process().comment().replace('\'', "''")
+        );
         let admin_owned = admin.to_string();
         block_on(async move {
             let admin = connect(&admin_owned).await;
@@ -87,6 +96,10 @@ impl TestDb {
                 .batch_execute(&create)
                 .await
                 .expect("create test database");
+            admin
+                .batch_execute(&comment)
+                .await
+                .expect("record the test database's creator");
         });
         let mut url = url::Url::parse(admin).expect("admin URL must be a postgres:// URL");
         url.set_path(&format!("/{name}"));
@@ -102,6 +115,14 @@ impl TestDb {
         let db = TestDb::new(tag);
         let out = db.palmdb(&["migrate"]);
         assert_success(&out);
+        db
+    }
+
+    /// A new database that is not Palm's: `tests/fixtures/foreign_schema.sql` (other schemas,
+    /// partitions, triggers, row-level security, domains, odd names), nothing of palmdb's.
+    pub fn foreign(tag: &str) -> TestDb {
+        let db = TestDb::new(tag);
+        db.execute(include_str!("../fixtures/foreign_schema.sql"));
         db
     }
 

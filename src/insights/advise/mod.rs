@@ -135,6 +135,68 @@ struct Trial {
     used: bool,
 }
 
+/// `palmdb advise`: the advice, and with `write_migration` (the migrations folder) a
+/// migration holding it.
+pub async fn run(
+    settings: &crate::connect::ConnectSettings,
+    options: &AdviseOptions,
+    write_migration: Option<&std::path::Path>,
+    format: crate::ui::Format,
+) -> Result<crate::error::ExitCode> {
+    let client = settings
+        .with_application_name("palmdb advise")
+        .connect()
+        .await?;
+    if let Some(dir) = write_migration {
+        // Before the work: a missing folder is found now, not after.
+        migration::next_version(dir)?;
+    }
+    let report = advise(&client, options).await?;
+    let written = match write_migration {
+        Some(dir) if !report.advice.is_empty() => Some(migration::write(dir, &report.advice)?),
+        _ => None,
+    };
+    crate::ui::emit(
+        &AdviseOutcome {
+            report,
+            asked_to_write: write_migration.is_some(),
+            written,
+        },
+        format,
+    )
+}
+
+/// The advice and the migration written from it, if any: what `advise` prints.
+pub struct AdviseOutcome {
+    pub report: AdviceReport,
+    pub asked_to_write: bool,
+    pub written: Option<std::path::PathBuf>,
+}
+
+impl serde::Serialize for AdviseOutcome {
+    /// The report's fields and `migration`: the file written, or null.
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut json = serde_json::to_value(&self.report).map_err(serde::ser::Error::custom)?;
+        json["migration"] = serde_json::json!(self.written);
+        json.serialize(serializer)
+    }
+}
+
+impl crate::ui::Report for AdviseOutcome {
+    fn render_text(&self) -> String {
+        let mut text = crate::ui::Report::render_text(&self.report);
+        match &self.written {
+            Some(path) => text.push_str(&format!(
+                "\nwrote {} (apply it with palmdb migrate)\n",
+                path.display()
+            )),
+            None if self.asked_to_write => text.push_str("\nno migration written: no advice\n"),
+            None => {}
+        }
+        text
+    }
+}
+
 pub async fn advise(client: &Client, options: &AdviseOptions) -> Result<AdviceReport> {
     prerequisites::require_pg_stat_statements(client).await?;
     prerequisites::require_hypopg(client).await?;

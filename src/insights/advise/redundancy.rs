@@ -131,7 +131,12 @@ async fn check_in_transaction(
             &[&schema],
         )
         .await
-        .context("cannot read palmdb.duplicate_indexes (run palmdb migrate first)")?;
+        .with_context(|| {
+            format!(
+                "cannot read palmdb.duplicate_indexes ({})",
+                crate::migrate::profile::SETUP_HINT
+            )
+        })?;
 
     let mut coverage = vec![Coverage::default(); candidates.len()];
     let candidate_index = |name: &str| (0..candidates.len()).find(|&i| candidate_name(i) == name);

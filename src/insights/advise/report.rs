@@ -7,8 +7,8 @@ use super::explain::PlanMode;
 use super::{AdviceReport, Verdict};
 use crate::insights::queries::one_line;
 
-impl AdviceReport {
-    pub fn render_text(&self) -> String {
+impl crate::ui::Report for AdviceReport {
+    fn render_text(&self) -> String {
         let mut out = String::new();
         let plans = match self.plans {
             PlanMode::Generic => "generic plans",

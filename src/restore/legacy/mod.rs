@@ -13,11 +13,11 @@ use anyhow::Result;
 
 use super::load::{self, LoadOptions, Producer};
 use super::plan::{ColumnToLoad, TableToLoad};
-use super::progress::Progress;
 use super::report::{RestoreReport, TableOutcome};
 use super::{order, sequences, target};
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
+use crate::ui::progress::Progress;
 use document::ScannedTable;
 use fields::Target;
 
@@ -136,15 +136,7 @@ pub async fn restore_legacy(
         },
     )
     .await?;
-    report.tables = loaded
-        .tables
-        .into_iter()
-        .map(|t| TableOutcome {
-            table: t.table,
-            rows: t.rows,
-            seconds: t.seconds,
-        })
-        .collect();
+    report.tables = loaded.tables;
     report.sequences = loaded.sequences;
     report.finish(started);
     Ok(report)

@@ -21,6 +21,7 @@ use crate::backup::prune::{prune as prune_backups, PruneOptions};
 use crate::error::one_line;
 use crate::serve::backups as api;
 use crate::serve::state::AppState;
+use crate::ui::Report;
 
 /// The outcome of the last verification of a backup run from the dashboard.
 #[derive(Debug, Clone)]
@@ -215,8 +216,7 @@ pub async fn verify(
     let outcome = tokio::task::spawn_blocking(move || {
         // Without a key an encrypted backup is checked by its SHA-256 only.
         let backup = repo.locate(&id)?;
-        let (mut report, _) = crate::verify::check_backup(&backup, None)?;
-        report.conclude();
+        let (report, _) = crate::verify::check_backup(&backup, None)?;
         Ok::<_, anyhow::Error>(report)
     })
     .await
@@ -225,7 +225,7 @@ pub async fn verify(
     let verified = match outcome {
         Ok(report) => Verified {
             at: Utc::now(),
-            ok: report.status == "ok",
+            ok: report.status == crate::ui::Verdict::Ok,
             summary: report
                 .render_text()
                 .lines()

@@ -19,13 +19,20 @@ pub async fn page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
         Err(refused) => return refused.into_response(),
     };
     let snapshot = health::current(&state).await;
-    let content = match serde_json::from_slice::<HealthReport>(&snapshot.body) {
-        Ok(report) => html! {
+    // A failed collection's body (status unknown, no checks, an error) also reads as a report:
+    // the HTTP status tells them apart.
+    let report = snapshot
+        .http_status
+        .is_success()
+        .then(|| serde_json::from_slice::<HealthReport>(&snapshot.body).ok())
+        .flatten();
+    let content = match report {
+        Some(report) => html! {
             p.summary {
                 "Overall: "
                 span.status data-status=(report.status.as_str()) #overall { (report.status.as_str()) }
                 " — " (report.checks.len()) " checks, "
-                (report.checks.iter().filter(|c| c.status != crate::health::Status::Ok).count())
+                (report.checks.iter().filter(|c| c.status != crate::ui::Verdict::Ok).count())
                 " need attention."
             }
             table.checks {
@@ -44,7 +51,7 @@ pub async fn page(State(state): State<Arc<AppState>>, headers: HeaderMap) -> Res
                 }
             }
         },
-        Err(_) => {
+        None => {
             let body: serde_json::Value =
                 serde_json::from_slice(&snapshot.body).unwrap_or_default();
             let error = body["error"]

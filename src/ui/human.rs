@@ -1,0 +1,103 @@
+//! Numbers as people read them on a terminal: counts (`48.0k`), sizes (`12.3 MB`), rates
+//! (`48.0k rows/s, 12.3 MB/s`) and durations (`1m05s`). Sizes are decimal (1 MB = 10^6 bytes),
+//! as disks and network links are counted, except [`binary_bytes`], which `backup list` has
+//! always printed.
+
+use std::time::Duration;
+
+/// `950`, `48.0k`, `1.2M`, `3.4G`.
+pub fn count(n: f64) -> String {
+    scaled(n, &["", "k", "M", "G", "T"], "")
+}
+
+/// `950 B`, `12.3 kB`, `45.6 MB`, `1.2 GB`.
+pub fn bytes(n: u64) -> String {
+    scaled(n as f64, &["B", "kB", "MB", "GB", "TB"], " ")
+}
+
+/// `1.2 MiB`: what `backup list` prints in its SIZE column.
+pub fn binary_bytes(n: u64) -> String {
+    indicatif::BinaryBytes(n).to_string()
+}
+
+/// Rows and bytes per second: `48.0k rows/s, 12.3 MB/s`.
+pub fn rates(rows: u64, bytes: u64, elapsed: Duration) -> String {
+    let seconds = elapsed.as_secs_f64();
+    if seconds <= 0.0 {
+        return String::new();
+    }
+    format!(
+        "{} rows/s, {}/s",
+        count(rows as f64 / seconds),
+        self::bytes((bytes as f64 / seconds) as u64)
+    )
+}
+
+/// `0.4s`, `12.3s`, `1m05s`, `2h03m`.
+pub fn duration(d: Duration) -> String {
+    let seconds = d.as_secs_f64();
+    if seconds < 60.0 {
+        return format!("{seconds:.1}s");
+    }
+    let whole = d.as_secs();
+    if whole < 3600 {
+        format!("{}m{:02}s", whole / 60, whole % 60)
+    } else {
+        format!("{}h{:02}m", whole / 3600, whole % 3600 / 60)
+    }
+}
+
+/// Time left, to the second (tenths would flicker): `12s`, `1m05s`, `2h03m`.
+pub fn eta(d: Duration) -> String {
+    match d.as_secs() {
+        seconds if seconds < 60 => format!("{seconds}s"),
+        _ => duration(d),
+    }
+}
+
+/// Whole units below 1000, else one decimal and the next unit (1000 apart).
+fn scaled(mut n: f64, units: &[&str], space: &str) -> String {
+    if n < 1000.0 {
+        return format!("{n:.0}{space}{}", units[0]);
+    }
+    let mut unit = 0;
+    while n >= 999.95 && unit + 1 < units.len() {
+        n /= 1000.0;
+        unit += 1;
+    }
+    format!("{n:.1}{space}{}", units[unit])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_sizes_and_rates_read_naturally() {
+        assert_eq!(count(950.0), "950");
+        assert_eq!(count(47_944.097_182_685), "47.9k");
+        assert_eq!(count(48_000.0), "48.0k");
+        assert_eq!(count(999_999.0), "1.0M");
+        assert_eq!(count(1_234_567.0), "1.2M");
+        assert_eq!(bytes(0), "0 B");
+        assert_eq!(bytes(12_345_678), "12.3 MB");
+        assert_eq!(binary_bytes(1024 * 1024), "1.00 MiB");
+        assert_eq!(
+            rates(96_000, 24_600_000, Duration::from_secs(2)),
+            "48.0k rows/s, 12.3 MB/s"
+        );
+        assert_eq!(rates(1, 1, Duration::ZERO), "");
+    }
+
+    #[test]
+    fn durations_read_naturally() {
+        assert_eq!(duration(Duration::from_millis(400)), "0.4s");
+        assert_eq!(duration(Duration::from_secs(65)), "1m05s");
+        assert_eq!(
+            duration(Duration::from_secs(2 * 3600 + 3 * 60 + 9)),
+            "2h03m"
+        );
+        assert_eq!(eta(Duration::from_millis(12_900)), "12s");
+        assert_eq!(eta(Duration::from_secs(65)), "1m05s");
+    }
+}
