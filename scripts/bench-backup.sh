@@ -7,6 +7,7 @@
 #
 #   bash scripts/bench-backup.sh            # BENCH_USERS=1000000 by default
 #   BENCH_PART=storage bash scripts/bench-backup.sh   # only the object storage part
+#   BENCH_PART=local bash scripts/bench-backup.sh     # all but the object storage part
 #   BENCH_MAJOR=18 BENCH_USERS=100000 bash scripts/bench-backup.sh   # on PostgreSQL 18
 #
 # The object storage part (docs/benchmarks/storage.md) runs in the same way on the same data:
@@ -47,7 +48,7 @@ case $work in
 esac
 out=docs/benchmarks/backup${BENCH_MAJOR:+-pg$BENCH_MAJOR}.md
 part=${BENCH_PART:-all}
-case $part in all | storage) ;; *) echo "BENCH_PART is all or storage" >&2; exit 1 ;; esac
+case $part in all | storage | local) ;; *) echo "BENCH_PART is all, local or storage" >&2; exit 1 ;; esac
 
 bash scripts/ensure-postgres.sh >/dev/null
 if [ ! -x /usr/bin/time ]; then
@@ -287,5 +288,5 @@ else
 fi
 cat "$out"
 # The object storage part does not depend on the major: only with the system's server.
-[ -n "${BENCH_MAJOR:-}" ] || storage_part
+[ -n "${BENCH_MAJOR:-}" ] || [ "$part" = local ] || storage_part
 rm -rf "$work"
