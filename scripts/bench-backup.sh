@@ -126,7 +126,7 @@ while awk -v n="$(nproc)" '{ exit !($1 >= n) }' /proc/loadavg && [ "$(date +%s)"
 done
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 echo "running (each line: wall s, output MB, peak RSS MB)" >&2
-if [ "$part" = all ]; then
+if [ "$part" != storage ]; then
 measure 'raw `COPY ... TO STDOUT` > /dev/null (psql, the floor)' - \
     psql "$DATABASE_URL" -q -o /dev/null -f "$copy_sql"
 measure '`pg_dump -Fc` (gzip, default level)' "$work/dump.fc" \
