@@ -572,6 +572,14 @@ mod tests {
     #[test]
     fn an_escaped_byte_that_is_not_text_is_an_error_not_invalid_json() {
         let encoder = encoder(&[Text]);
+        // The fuzzer's crash, re-created by hand (the original file was lost): byte 0 picks
+        // one text column, byte 1 the spill limit, the rest is the COPY row.
+        let found = std::fs::read(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/fuzz/artifacts/copy_encoder/crash-recreated-escape-377"
+        ))
+        .unwrap();
+        assert!(encoder.encode(&found[2..], &mut Vec::new()).is_err());
         for row in [&b"\\377"[..], b"\\xff", b"a\\200b"] {
             let mut out = Vec::new();
             assert!(encoder.encode(row, &mut out).is_err(), "{row:?}");
