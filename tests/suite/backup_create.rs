@@ -7,7 +7,9 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common;
-use crate::common::{assert_exit, assert_success, block_on, stderr, stdout, TestDb};
+use crate::common::{
+    assert_exit, assert_success, block_on, stderr, stdout, take_backup_with, TestDb,
+};
 use palmdb::archive::row_codec::RowDecoder;
 use palmdb::archive::{LineReader, Manifest};
 use serde_json::Value;
@@ -19,21 +21,19 @@ fn backup_dir() -> tempfile::TempDir {
 
 /// Runs `backup create --json` and returns the new backup's folder.
 fn create(db: &TestDb, dir: &Path, extra: &[&str]) -> PathBuf {
-    let dir_text = dir.to_str().unwrap();
-    let mut args = vec!["backup", "create", "--dir", dir_text, "--json"];
+    let mut args = vec!["backup", "create", "--dir", dir.to_str().unwrap()];
     args.extend_from_slice(extra);
-    let out = db.palmdb(&args);
-    assert_success(&out);
+    let backup = take_backup_with(db.command(&args));
     // Warnings (a foreign key to a table left out) are lines of their own; nothing else.
     assert!(
-        stderr(&out)
+        backup
+            .stderr
             .lines()
             .all(|l| l.starts_with("palmdb: warning: ")),
         "no progress bars without a TTY: {}",
-        stderr(&out)
+        backup.stderr
     );
-    let summary: Value = serde_json::from_str(&stdout(&out)).expect("JSON summary");
-    PathBuf::from(summary["path"].as_str().expect("path"))
+    backup.path
 }
 
 /// The rows of one table in a backup, checked against the manifest's hash and row count.

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::{assert_exit, assert_success, stdout, TestDb};
+use crate::common::{assert_exit, stdout, take_backup, TestDb};
 use chrono::Utc;
 use palmdb::archive::repository::Repository;
 use palmdb::archive::Manifest;
@@ -13,14 +13,6 @@ use palmdb::backup::prune::{prune, PruneOptions};
 use palmdb::backup::status::check_status;
 use palmdb::ui::Verdict;
 use serde_json::Value;
-
-/// One real backup of a small database, in `dir`.
-fn real_backup(db: &TestDb, dir: &Path) -> PathBuf {
-    let out = db.palmdb(&["backup", "create", "--dir", dir.to_str().unwrap(), "--json"]);
-    assert_success(&out);
-    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    PathBuf::from(summary["path"].as_str().unwrap())
-}
 
 /// A copy of `source` under `id`, completed `days_ago` days ago.
 fn aged_copy(source: &Path, id: &str, days_ago: i64) -> PathBuf {
@@ -68,7 +60,7 @@ fn status_exit_codes_follow_nagios() {
         "{text}"
     );
 
-    let fresh = real_backup(&db, dir.path());
+    let fresh = take_backup(&db, dir.path(), &[]);
     let out = db.palmdb(&["backup", "status", "--dir", d, "--json"]);
     assert_exit(&out, 0);
     let body: Value = serde_json::from_str(&stdout(&out)).unwrap();
@@ -87,7 +79,7 @@ fn status_exit_codes_follow_nagios() {
 
     // Age is the manifest's completed_at, not the folder's name or mtime.
     std::fs::remove_dir_all(&fresh).unwrap();
-    let source = real_backup(&db, dir.path());
+    let source = take_backup(&db, dir.path(), &[]);
     aged_copy(&source, "20000101T000000Z", 2);
     std::fs::remove_dir_all(&source).unwrap();
     let out = db.palmdb(&["backup", "status", "--dir", d, "--max-age", "24h"]);
@@ -127,8 +119,8 @@ fn list_shows_valid_backups_newest_first() {
     let out = db.palmdb(&["backup", "list", "--dir", d]);
     assert!(assert_exit(&out, 0).contains("no backups"));
 
-    let first = real_backup(&db, dir.path());
-    let second = real_backup(&db, dir.path());
+    let first = take_backup(&db, dir.path(), &[]);
+    let second = take_backup(&db, dir.path(), &[]);
     assert_ne!(first, second, "two backups in one second get distinct ids");
     aged_copy(&first, "20200101T000000Z", 400);
     std::fs::create_dir(dir.path().join(".partial-20990101T000000Z-1")).unwrap();
@@ -164,7 +156,7 @@ fn prune_deletes_expired_backups_and_never_the_newest() {
     let db = small_db("backup_prune");
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_str().unwrap();
-    let source = real_backup(&db, dir.path());
+    let source = take_backup(&db, dir.path(), &[]);
     aged_copy(&source, "20260101T000000Z", 30);
     aged_copy(&source, "20260201T000000Z", 20);
     aged_copy(&source, "20260301T000000Z", 10);

@@ -9,6 +9,7 @@ use std::process::Command;
 use std::sync::Mutex;
 
 use crate::common::*;
+use palmdb::demo_data::PALM_TABLES;
 
 static MATRIX: Mutex<()> = Mutex::new(());
 
@@ -30,14 +31,6 @@ fn matrix_server(major: u32) -> String {
     assert!(url.starts_with("postgres://"), "no URL printed: {url:?}");
     url
 }
-
-const PALM_TABLES: [&str; 5] = [
-    "users",
-    "preorders",
-    "palm_analysis_sessions",
-    "user_images",
-    "webhook_logs",
-];
 
 /// Row count and an MD5 of every row's text, per Palm table: equal on both sides means the
 /// same rows with the same values.
@@ -72,10 +65,7 @@ fn backup_restores_into_newer_major(from: u32, to: u32) {
     assert_success(&source.palmdb(&["demo-data", "--users", "300", "--seed", "7"]));
     let dir = tempfile::tempdir().unwrap();
     let dir_arg = dir.path().to_str().unwrap();
-    let created = source.palmdb(&["backup", "create", "--dir", dir_arg, "--json"]);
-    assert_success(&created);
-    let summary: serde_json::Value = serde_json::from_slice(&created.stdout).unwrap();
-    let id = summary["id"].as_str().unwrap();
+    let id = &take_backup_with(source.command(&["backup", "create", "--dir", dir_arg])).id;
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(dir.path().join(id).join("manifest.json")).unwrap())
             .unwrap();

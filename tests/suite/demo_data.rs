@@ -2,14 +2,7 @@
 
 use crate::common;
 use crate::common::{assert_exit, assert_success, stdout, TestDb};
-
-const PALM_TABLES: [&str; 5] = [
-    "users",
-    "preorders",
-    "palm_analysis_sessions",
-    "user_images",
-    "webhook_logs",
-];
+use palmdb::demo_data::PALM_TABLES;
 
 /// A fingerprint of every row of every Palm table, in id order.
 fn fingerprint(db: &TestDb) -> String {

@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use crate::common;
-use crate::common::{assert_exit, assert_success, stderr, stdout, TestDb};
+use crate::common::{assert_exit, assert_success, stderr, stdout, take_backup, TestDb};
 use crate::restore_support::*;
 
 /// A login role for one test, used in one database; dropped (with what it owns and its
@@ -77,7 +77,7 @@ fn assert_empty(dir: &Path) {
 
 #[test]
 fn a_policy_that_would_hide_rows_fails_the_backup_naming_the_table() {
-    let source = foreign_source("refuse_rls");
+    let source = TestDb::foreign("refuse_rls");
     let reader = Role::new("rls_reader", "", &source);
     source.execute(&format!(
         "GRANT CONNECT ON DATABASE \"{db}\" TO {r};
@@ -133,7 +133,7 @@ fn a_policy_that_would_hide_rows_fails_the_backup_naming_the_table() {
 
 #[test]
 fn a_sequence_the_role_cannot_read_fails_the_backup() {
-    let source = foreign_source("refuse_sequence");
+    let source = TestDb::foreign("refuse_sequence");
     let reader = Role::new("seq_reader", "BYPASSRLS", &source);
     source.execute(&format!(
         "GRANT CONNECT ON DATABASE \"{db}\" TO {r};
@@ -160,7 +160,7 @@ fn a_sequence_the_role_cannot_read_fails_the_backup() {
 
 #[test]
 fn a_column_generated_on_one_side_only_is_refused_before_any_row_is_loaded() {
-    let source = foreign_source("refuse_generated_src");
+    let source = TestDb::foreign("refuse_generated_src");
     let dir = tempfile::tempdir().unwrap();
     let folder = take_backup(&source, dir.path(), &[]);
 
@@ -179,7 +179,7 @@ fn a_column_generated_on_one_side_only_is_refused_before_any_row_is_loaded() {
     }
 
     // The other way round: plain in the backup, generated in the target.
-    let plain = foreign_source("refuse_generated_plain");
+    let plain = TestDb::foreign("refuse_generated_plain");
     plain.execute("ALTER TABLE shop.orders ALTER COLUMN total DROP EXPRESSION");
     let folder = take_backup(&plain, dir.path(), &[]);
     let target = TestDb::new("refuse_generated_dst2");
@@ -197,7 +197,7 @@ fn a_column_generated_on_one_side_only_is_refused_before_any_row_is_loaded() {
 
 #[test]
 fn names_that_match_nothing_are_errors_and_partitioned_tables_can_be_named() {
-    let source = foreign_source("refuse_names");
+    let source = TestDb::foreign("refuse_names");
     let dir = tempfile::tempdir().unwrap();
     for (args, expected) in [
         (
@@ -268,7 +268,7 @@ fn names_that_match_nothing_are_errors_and_partitioned_tables_can_be_named() {
 
 #[test]
 fn a_role_this_server_lacks_is_one_error_naming_it() {
-    let source = foreign_source("refuse_roles_src");
+    let source = TestDb::foreign("refuse_roles_src");
     let owner = Role::new("gone_owner", "", &source);
     let reader = Role::new("gone_reader", "", &source);
     source.execute(&format!(
@@ -314,7 +314,7 @@ fn a_role_this_server_lacks_is_one_error_naming_it() {
 
 #[test]
 fn a_failure_anywhere_leaves_the_database_as_it_was() {
-    let source = foreign_source("refuse_atomic_src");
+    let source = TestDb::foreign("refuse_atomic_src");
     source.execute(
         "INSERT INTO shop.audit (note) SELECT 'row ' || i FROM generate_series(1, 200000) AS i",
     );
@@ -357,7 +357,7 @@ fn a_failure_anywhere_leaves_the_database_as_it_was() {
 
 #[test]
 fn a_missing_or_old_pg_dump_is_one_error_and_no_schema_backs_up_without_it() {
-    let source = foreign_source("refuse_pg_dump");
+    let source = TestDb::foreign("refuse_pg_dump");
     let dir = tempfile::tempdir().unwrap();
     let tools = tempfile::tempdir().unwrap();
     let old = tools.path().join("pg_dump");

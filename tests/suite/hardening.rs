@@ -6,8 +6,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::common;
-use crate::common::{assert_exit, palmdb_command, stderr, stdout, TestDb};
-use crate::restore_support::{manifest, take_backup};
+use crate::common::{assert_exit, palmdb_command, stderr, stdout, take_backup, TestDb};
+use crate::restore_support::manifest;
 use serde_json::Value;
 
 /// A database with a serial table (so the backup records a sequence) and a second table.

@@ -12,7 +12,9 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use crate::common::garage::garage;
-use crate::common::{assert_exit, assert_success, palmdb_command, stderr, stdout, TestDb};
+use crate::common::{
+    assert_exit, assert_success, palmdb_command, stderr, stdout, take_backup_with, TestDb,
+};
 use crate::restore_support::*;
 use age::secrecy::ExposeSecret;
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -158,12 +160,9 @@ fn command(db: &TestDb, args: &[&str]) -> Command {
 
 /// `backup create` into `repo`; returns the backup's id.
 fn create(db: &TestDb, repo: &str, extra: &[&str]) -> String {
-    let mut args = vec!["backup", "create", "--repo", repo, "--json"];
+    let mut args = vec!["backup", "create", "--repo", repo];
     args.extend_from_slice(extra);
-    let out = palmdb(db, &args);
-    assert_success(&out);
-    let summary: Value = serde_json::from_str(&stdout(&out)).unwrap();
-    summary["id"].as_str().unwrap().to_string()
+    take_backup_with(command(db, &args)).id
 }
 
 fn list_ids(db: &TestDb, repo: &str) -> Vec<String> {
@@ -196,8 +195,7 @@ fn assert_same_data(source: &TestDb, target: &TestDb) {
 /// A database of every type and a schema that is not Palm's (partitions, domains, enums,
 /// triggers, sequences without OWNED BY, odd names).
 fn rich_source(tag: &str) -> TestDb {
-    let db = TestDb::new(tag);
-    db.execute(FOREIGN_SCHEMA);
+    let db = TestDb::foreign(tag);
     db.execute(EVERY_TYPE_SCHEMA);
     db.execute(EVERY_TYPE_ROWS);
     db

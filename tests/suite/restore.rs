@@ -2,8 +2,9 @@
 //! row and under SIGKILL, a non-superuser owner, sequences.
 
 use crate::common;
-use crate::common::{assert_exit, assert_success, stderr, stdout, TestDb};
+use crate::common::{assert_exit, assert_success, stderr, stdout, take_backup, TestDb};
 use crate::restore_support::*;
+use palmdb::demo_data::PALM_TABLES;
 
 fn restore(target: &TestDb, folder: &std::path::Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["restore", folder.to_str().unwrap()];

@@ -3,7 +3,7 @@
 //! sequence equal to the source, every default usable, the restore test testing every table;
 //! and a Palm database restored that way is at its migration version, its rollup right.
 
-use crate::common::{assert_exit, assert_success, stdout, TestDb};
+use crate::common::{assert_exit, assert_success, stdout, take_backup, TestDb};
 use crate::restore_support::*;
 
 fn restore(target: &TestDb, folder: &std::path::Path, extra: &[&str]) -> std::process::Output {
@@ -14,7 +14,7 @@ fn restore(target: &TestDb, folder: &std::path::Path, extra: &[&str]) -> std::pr
 
 #[test]
 fn a_foreign_database_restores_into_an_empty_one_exactly() {
-    let source = foreign_source("schema_src");
+    let source = TestDb::foreign("schema_src");
     let dir = tempfile::tempdir().unwrap();
     let folder = take_backup(&source, dir.path(), &[]);
 
@@ -103,7 +103,7 @@ fn a_foreign_database_restores_into_an_empty_one_exactly() {
 
 #[test]
 fn triggers_do_not_fire_when_loading_into_tables_that_exist() {
-    let source = foreign_source("schema_triggers_src");
+    let source = TestDb::foreign("schema_triggers_src");
     let dir = tempfile::tempdir().unwrap();
     let folder = take_backup(&source, dir.path(), &[]);
 

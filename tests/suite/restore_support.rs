@@ -1,25 +1,10 @@
-//! Helpers shared by the restore and verify tests: taking a backup of a test database,
-//! filling Palm's tables, tampering with backup files.
+//! Helpers shared by the restore and verify tests: filling Palm's tables, tampering with
+//! backup files, comparing databases.
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{assert_success, stdout, TestDb};
-
-/// Takes a backup of `db` into `dir` with the real `palmdb backup create`; returns its folder.
-pub fn take_backup(db: &TestDb, dir: &Path, extra: &[&str]) -> PathBuf {
-    let dir_arg = dir.to_str().unwrap();
-    let mut args = vec!["backup", "create", "--dir", dir_arg, "--json"];
-    args.extend_from_slice(extra);
-    let out = db.palmdb(&args);
-    assert_success(&out);
-    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| {
-        panic!(
-            "backup create --json printed no JSON ({e}): {}",
-            stdout(&out)
-        )
-    });
-    PathBuf::from(summary["path"].as_str().expect("backup summary has a path"))
-}
+use crate::common::TestDb;
+use palmdb::demo_data::PALM_TABLES;
 
 /// Fills Palm's tables with `users` users, each with an order, an analysis session, an image
 /// and a webhook log; values chosen to exercise escaping (quotes, backslashes, newlines).
@@ -51,15 +36,6 @@ pub fn fill_palm(db: &TestDb, users: u32) {
         "#
     ));
 }
-
-/// Palm's tables, parents first.
-pub const PALM_TABLES: [&str; 5] = [
-    "users",
-    "preorders",
-    "palm_analysis_sessions",
-    "user_images",
-    "webhook_logs",
-];
 
 /// Row counts of Palm's tables, in [`PALM_TABLES`] order.
 pub fn palm_counts(db: &TestDb) -> Vec<i64> {
@@ -228,16 +204,6 @@ pub fn kill_restore_when(target: &TestDb, folder: &std::path::Path, moment: &'st
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
     });
-}
-
-/// A database that is not Palm's: `tests/fixtures/foreign_schema.sql`.
-pub const FOREIGN_SCHEMA: &str = include_str!("../fixtures/foreign_schema.sql");
-
-/// A new database holding [`FOREIGN_SCHEMA`] and its rows.
-pub fn foreign_source(tag: &str) -> TestDb {
-    let source = TestDb::new(tag);
-    source.execute(FOREIGN_SCHEMA);
-    source
 }
 
 /// Every user table of a database, `schema.table` quoted for SQL, sorted.

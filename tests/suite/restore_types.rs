@@ -3,8 +3,7 @@
 //! the two sets equal both ways (`json` has no equality operator, its text does).
 
 use crate::common;
-use crate::common::{assert_success, block_on, connect, TestDb};
-use crate::restore_support::take_backup;
+use crate::common::{assert_success, block_on, connect, take_backup, TestDb};
 
 /// Created in both databases: palmdb's migrations do not create these tables.
 const SCHEMA: &str = include_str!("../fixtures/every_type_schema.sql");

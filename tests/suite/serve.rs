@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::common;
-use crate::common::{palmdb_command, TestDb};
+use crate::common::{palmdb_command, take_backup, TestDb};
 use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -563,16 +563,9 @@ fn metrics_carry_health_figures_pool_and_scrape_time() {
 // ----- backups ---------------------------------------------------------------------------------
 
 /// Takes a real backup of `db` into `dir` and returns its id.
-fn take_backup(db: &TestDb, dir: &std::path::Path) -> String {
-    let out = db.palmdb(&[
-        "backup",
-        "create",
-        "--quiet",
-        "--dir",
-        dir.to_str().unwrap(),
-    ]);
-    common::assert_success(&out);
-    common::stdout(&out).trim().to_string()
+fn backup_id(db: &TestDb, dir: &std::path::Path) -> String {
+    let path = take_backup(db, dir, &[]);
+    path.file_name().unwrap().to_str().unwrap().to_string()
 }
 
 /// Moves a backup's `completed_at` back by `days`, as if it had been taken then.
@@ -611,7 +604,7 @@ fn backups_and_status_are_the_cli_json() {
     assert_eq!(body, common::stdout(&cli));
     assert_eq!(server.get("/backups", Some(READ)).text().unwrap(), "[]\n");
 
-    let id = take_backup(&db, &server.backup_dir);
+    let id = backup_id(&db, &server.backup_dir);
     std::thread::sleep(Duration::from_millis(150));
     let response = server.get("/backups", Some(READ));
     assert_eq!(response.status(), StatusCode::OK);
@@ -669,7 +662,7 @@ fn a_store_that_does_not_answer_is_unknown_within_the_deadline_and_the_others_st
     db.execute("CREATE TABLE notes (id bigint PRIMARY KEY); INSERT INTO notes VALUES (1)");
     let folder = tempfile::tempdir().unwrap();
     let local = folder.path().to_str().unwrap().to_string();
-    take_backup(&db, folder.path());
+    backup_id(&db, folder.path());
     // An S3 repository whose endpoint refuses every connection: palmdb retries that as a
     // transient error, for minutes in a backup — serve must not wait that long.
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
@@ -746,8 +739,8 @@ fn a_store_that_does_not_answer_is_unknown_within_the_deadline_and_the_others_st
 fn delete_expired_prunes_like_the_cli_and_only_for_the_admin() {
     let db = TestDb::migrated("serve_prune");
     let server = Server::start(&db.url, &["--cache-ttl", "100ms"]);
-    let old = take_backup(&db, &server.backup_dir);
-    let new = take_backup(&db, &server.backup_dir);
+    let old = backup_id(&db, &server.backup_dir);
+    let new = backup_id(&db, &server.backup_dir);
     assert_ne!(old, new);
     age_backup(&server.backup_dir, &old, 30);
 

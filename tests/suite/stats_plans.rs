@@ -13,14 +13,7 @@ use tokio_postgres::{AsyncMessage, Client, NoTls};
 
 use crate::common;
 use crate::common::{assert_success, TestDb};
-
-const PALM_TABLES: [&str; 5] = [
-    "users",
-    "preorders",
-    "palm_analysis_sessions",
-    "user_images",
-    "webhook_logs",
-];
+use palmdb::demo_data::PALM_TABLES;
 
 /// A connection whose notices (auto_explain's plans) arrive on a channel.
 async fn explaining_client(url: &str) -> (Client, mpsc::UnboundedReceiver<String>) {

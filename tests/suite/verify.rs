@@ -3,8 +3,9 @@
 
 use std::path::Path;
 
-use crate::common::{assert_exit, stdout, TestDb};
+use crate::common::{assert_exit, stdout, take_backup, TestDb};
 use crate::restore_support::*;
+use palmdb::demo_data::PALM_TABLES;
 
 fn verify(db: &TestDb, folder: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["backup", "verify", folder.to_str().unwrap()];

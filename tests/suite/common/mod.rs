@@ -5,6 +5,7 @@
 //! 127.0.0.1:5432 as `postgres` (what `scripts/ensure-postgres.sh` sets up). Databases left
 //! by killed runs are dropped at the start of the next one (`sweep`).
 
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -15,6 +16,10 @@ pub mod role;
 pub mod sweep;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// A schema that is not Palm's: `tests/fixtures/foreign_schema.sql` (other schemas,
+/// partitions, triggers, row-level security, domains, odd names) and its rows.
+pub const FOREIGN_SCHEMA: &str = include_str!("../../fixtures/foreign_schema.sql");
 
 /// URL of a database on the test server that may create and drop databases.
 pub fn admin_url() -> String {
@@ -110,11 +115,10 @@ impl TestDb {
         db
     }
 
-    /// A new database that is not Palm's: `tests/fixtures/foreign_schema.sql` (other schemas,
-    /// partitions, triggers, row-level security, domains, odd names), nothing of palmdb's.
+    /// A new database that is not Palm's: [`FOREIGN_SCHEMA`], nothing of palmdb's.
     pub fn foreign(tag: &str) -> TestDb {
         let db = TestDb::new(tag);
-        db.execute(include_str!("../../fixtures/foreign_schema.sql"));
+        db.execute(FOREIGN_SCHEMA);
         db
     }
 
@@ -214,6 +218,47 @@ pub fn palmdb_command(args: &[&str]) -> Command {
     }
     cmd.args(args);
     cmd
+}
+
+/// What `palmdb backup create --json` said of the backup it took.
+pub struct Backup {
+    pub id: String,
+    /// The backup's folder (its place in the repository).
+    pub path: PathBuf,
+    /// Its stderr: warnings, if any.
+    pub stderr: String,
+}
+
+/// Takes a backup of `db` into the folder `dir` with the real `palmdb backup create`, plus
+/// `extra` options; fails the test unless it succeeds. Returns the backup's folder.
+pub fn take_backup(db: &TestDb, dir: &Path, extra: &[&str]) -> PathBuf {
+    let mut args = vec!["backup", "create", "--dir", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    take_backup_with(db.command(&args)).path
+}
+
+/// Runs `command`, a `palmdb backup create ...` ready to go (another repository, more
+/// variables), with `--json`; fails the test unless it succeeds.
+pub fn take_backup_with(mut command: Command) -> Backup {
+    let out = command
+        .arg("--json")
+        .output()
+        .expect("cannot run palmdb backup create");
+    assert_success(&out);
+    let summary: serde_json::Value = serde_json::from_str(&stdout(&out)).unwrap_or_else(|e| {
+        panic!(
+            "backup create --json printed no JSON ({e}): {}",
+            stdout(&out)
+        )
+    });
+    Backup {
+        id: summary["id"]
+            .as_str()
+            .expect("backup summary has an id")
+            .to_string(),
+        path: PathBuf::from(summary["path"].as_str().expect("backup summary has a path")),
+        stderr: stderr(&out),
+    }
 }
 
 pub fn stdout(out: &Output) -> String {
