@@ -169,7 +169,7 @@ storage_part() {
     bash scripts/ensure-garage.sh
     local garage_dir=${PALMDB_GARAGE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/palmdb/garage}
     local garage_env=$garage_dir/env
-    # Shares the cluster as the tests do (tests/common/garage.rs): no fault test stops a node
+    # Shares the cluster as the tests do (tests/suite/common/garage.rs): no fault test stops a node
     # under the benchmark, and the benchmark waits for one that is running.
     exec 7>"$garage_dir/faults.lock"
     flock -s 7

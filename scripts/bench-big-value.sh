@@ -129,7 +129,7 @@ psql "$admin_url" -qc "DROP DATABASE IF EXISTS ${db}_restored WITH (FORCE)" -c "
   whole; palmdb adds only bounded buffers (the JSON is compressed as it is encoded, even in
   the middle of the value), so the peak is about the message's size, as for pg_dump.
 - **Verify and restore memory:** the line is read, decoded and sent to the server in 256 KB
-  pieces: the peak does not depend on the line's length (`tests/big_values.rs` holds them to
+  pieces: the peak does not depend on the line's length (`tests/suite/big_values.rs` holds them to
   96 MB with the same value).
 NOTES
 } >"$out"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure Debian's chromium and its chromedriver are installed: the dashboard's browser
-# test (tests/dashboard.rs) drives a real headless chromium. Safe to run again and again.
+# test (tests/suite/dashboard.rs) drives a real headless chromium. Safe to run again and again.
 set -euo pipefail
 if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then
   exit 0

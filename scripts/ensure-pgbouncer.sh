@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Makes sure two PgBouncer instances run on loopback in front of the local PostgreSQL
-# (127.0.0.1:5432), for the compatibility tests (tests/compat_pgbouncer.rs); safe to run again
+# (127.0.0.1:5432), for the compatibility tests (tests/suite/compat_pgbouncer.rs); safe to run again
 # and again, and by several processes at once (a lock).
 #   - installs Debian's pgbouncer with apt when missing
 #   - 127.0.0.1:6432  pool_mode = transaction  (Supabase's and most managed services' default)

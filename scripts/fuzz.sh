@@ -11,7 +11,7 @@
 # The corpus lives in fuzz/corpus/<target>/ (kept small: `cargo fuzz cmin`), a crash's
 # reproducer in fuzz/artifacts/<target>/: replay it with
 #   cargo +nightly fuzz run -s none -a <target> fuzz/artifacts/<target>/crash-...
-# and turn it into a regression test (tests/fuzz_regressions.rs) before fixing it.
+# and turn it into a regression test (a module of tests/suite/, e.g. tests/suite/fuzz_regressions.rs) before fixing it.
 #
 # Installs cargo-fuzz (`cargo install cargo-fuzz --locked`) and a C++ compiler (libFuzzer is
 # C++) when missing. cargo-fuzz needs nightly flags: it uses a nightly toolchain when rustup

@@ -2,12 +2,14 @@
 # The version matrix: the test suite against PostgreSQL 13, 14, 15, 16, 17 and 18, each
 # started by scripts/matrix-postgres.sh on 127.0.0.1:543MAJOR, then one pass/fail line per
 # major. The tests' databases are created on that server (PALMDB_TEST_ADMIN_URL, see
-# tests/common); a few tests are tied to the system's server on 5432 by design (tests/connect.rs:
+# tests/suite/common); a few tests are tied to the system's server on 5432 by design (tests/suite/connect.rs:
 # its TLS certificate and password roles) and run there in every pass.
 #
 #   bash scripts/test-matrix.sh                      every major, every test
 #   bash scripts/test-matrix.sh 13 18                some majors
-#   bash scripts/test-matrix.sh 18 -- --test health  narrower cargo test arguments
+#   bash scripts/test-matrix.sh 18 -- --test suite -- health::
+#                                                    narrower: cargo test options, and after a
+#                                                    second -- the test binary's (module filters)
 #
 # Logs: target/test-matrix/<major>.log. Exit 0 only when every major passed.
 # HypoPG is a Debian package built for the system's major only: on the other majors the
@@ -19,7 +21,11 @@ majors=()
 while [ $# -gt 0 ] && [ "$1" != "--" ]; do majors+=("$1"); shift; done
 [ "${1:-}" = "--" ] && shift
 [ ${#majors[@]} -gt 0 ] || majors=(13 14 15 16 17 18)
-cargo_args=("$@")
+# cargo test's options, then (after a second --) the test binary's: filters like `health::`.
+cargo_args=()
+while [ $# -gt 0 ] && [ "$1" != "--" ]; do cargo_args+=("$1"); shift; done
+[ "${1:-}" = "--" ] && shift
+test_args=("$@")
 
 set -e
 bash scripts/ensure-postgres.sh
@@ -50,7 +56,7 @@ for major in "${majors[@]}"; do
   log=target/test-matrix/$major.log
   echo "== PostgreSQL $version ($url)" >&2
   start=$(date +%s)
-  PATH=${clients:+$clients:}$PATH PALMDB_TEST_ADMIN_URL=$url nice cargo test --no-fail-fast "${cargo_args[@]}" -- "${skip[@]}" >"$log" 2>&1
+  PATH=${clients:+$clients:}$PATH PALMDB_TEST_ADMIN_URL=$url nice cargo test --no-fail-fast "${cargo_args[@]}" -- "${skip[@]}" "${test_args[@]}" >"$log" 2>&1
   code=$?
   seconds=$(($(date +%s) - start))
   passed=$(grep -Eo '^test result: .*' "$log" | grep -Eo '[0-9]+ passed' | awk '{s+=$1} END {print s+0}')

@@ -122,7 +122,7 @@ mod tests {
 
     #[test]
     fn parents_are_created_0700_and_existing_ones_left_alone() {
-        // The umask is process-wide, so `umask 000` is tested on the binary (tests/hardening.rs).
+        // The umask is process-wide, so `umask 000` is tested on the binary (tests/suite/hardening.rs).
         let dir = tempfile::tempdir().unwrap();
         let before = fs::metadata(dir.path()).unwrap().mode();
         let deep = dir.path().join("a/b/c");

@@ -534,7 +534,7 @@ fn utf8_length(lead: u8) -> usize {
 /// (`CopyAttributeOutText`): `\`, and backspace, form feed, LF, CR, tab and vertical tab as
 /// `\b \f \n \r \t \v`. COPY FROM also reads backspace, form feed and vertical tab raw;
 /// escaping them as PostgreSQL does makes a restored row, byte for byte, the COPY row that was
-/// backed up (`tests/row_codec_props.rs`).
+/// backed up (`tests/suite/row_codec_props.rs`).
 pub(super) fn push_copy_text(value: &[u8], out: &mut Vec<u8>) {
     let mut run = 0;
     for (i, &b) in value.iter().enumerate() {
