@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::common::{assert_exit, stdout, take_backup, TestDb};
+use crate::common::{assert_exit, copy_backup_to, stdout, take_backup, TestDb};
 use chrono::Utc;
 use palmdb::archive::repository::Repository;
 use palmdb::archive::Manifest;
@@ -16,14 +16,7 @@ use serde_json::Value;
 
 /// A copy of `source` under `id`, completed `days_ago` days ago.
 fn aged_copy(source: &Path, id: &str, days_ago: i64) -> PathBuf {
-    let target = source.parent().unwrap().join(id);
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(source)
-        .arg(&target)
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let target = copy_backup_to(source, source.parent().unwrap(), id);
     let mut manifest = Manifest::read(source).unwrap();
     manifest.id = id.to_string();
     manifest.completed_at = Utc::now() - chrono::Duration::days(days_ago);
@@ -166,7 +159,7 @@ fn prune_deletes_expired_backups_and_never_the_newest() {
     // Things prune must not touch: a foreign folder, and a symlink (named like a backup) to a
     // valid backup outside the folder.
     let outside = tempfile::tempdir().unwrap();
-    let outside_backup = aged_copy_to(
+    let outside_backup = copy_backup_to(
         &dir.path().join("20260101T000000Z"),
         outside.path(),
         "20250101T000000Z",
@@ -273,17 +266,4 @@ fn prune_deletes_expired_backups_and_never_the_newest() {
     );
     assert!(live.exists() && !abandoned.exists());
     drop(lock);
-}
-
-/// A copy of a backup folder into another folder, as backup `id`.
-fn aged_copy_to(source: &Path, folder: &Path, id: &str) -> PathBuf {
-    let target = folder.join(id);
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(source)
-        .arg(&target)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    target
 }

@@ -3,10 +3,12 @@
 //! in `tests/serve.rs`.
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::common;
-use crate::common::{assert_exit, palmdb_command, stderr, stdout, take_backup, TestDb};
+use crate::common::{
+    assert_exit, copy_backup_to, palmdb_command, stderr, stdout, take_backup, TestDb,
+};
 use crate::restore_support::manifest;
 use serde_json::Value;
 
@@ -33,19 +35,6 @@ fn write_raw(folder: &Path, value: &Value) {
         serde_json::to_vec_pretty(value).unwrap(),
     )
     .unwrap();
-}
-
-/// A copy of backup `source` named `id` (as `cp -a` would make it).
-fn copy_backup(source: &Path, id: &str) -> PathBuf {
-    let target = source.parent().unwrap().join(id);
-    let status = std::process::Command::new("cp")
-        .arg("-a")
-        .arg(source)
-        .arg(&target)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    target
 }
 
 #[test]
@@ -111,7 +100,7 @@ fn a_manifest_completed_in_the_future_is_invalid_named_and_never_the_newest() {
     let real = take_backup(&db, dir.path(), &[]);
     let real_id = real.file_name().unwrap().to_str().unwrap().to_string();
     // Sealed as palmdb would seal it: the hash is right, the date is not.
-    let planted = copy_backup(&real, "20991231T000000Z");
+    let planted = copy_backup_to(&real, real.parent().unwrap(), "20991231T000000Z");
     let mut m = manifest(&planted);
     m["id"] = "20991231T000000Z".into();
     m["created_at"] = "2099-12-31T00:00:00Z".into();

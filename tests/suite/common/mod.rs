@@ -261,6 +261,25 @@ pub fn take_backup_with(mut command: Command) -> Backup {
     }
 }
 
+/// A copy of the backup folder `source` in `folder`, named `id` (as `cp -a` makes it: the
+/// manifest still says the old id).
+pub fn copy_backup_to(source: &Path, folder: &Path, id: &str) -> PathBuf {
+    let target = folder.join(id);
+    let status = Command::new("cp")
+        .arg("-a")
+        .arg(source)
+        .arg(&target)
+        .status()
+        .expect("cannot run cp");
+    assert!(
+        status.success(),
+        "cp -a {} {}",
+        source.display(),
+        target.display()
+    );
+    target
+}
+
 pub fn stdout(out: &Output) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
