@@ -40,22 +40,15 @@ pub const MONITORING_HISTORY: &str = "palmdb.monitoring_history";
 pub const SETUP_HINT: &str = "run palmdb migrate --monitoring-only to install palmdb's checks \
      and views in schema palmdb alone (on Palm's own database, palmdb migrate installs them)";
 
-/// Which set of palmdb's files a database gets.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which set of palmdb's files a database gets; `palm` or `monitoring` in `migrate status --json`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 pub enum Profile {
     Palm,
     Monitoring,
 }
 
 impl Profile {
-    /// The name in `migrate status --json` (`profile`).
-    pub fn name(self) -> &'static str {
-        match self {
-            Profile::Palm => "palm",
-            Profile::Monitoring => "monitoring",
-        }
-    }
-
     /// The command that brings a database of this profile up to date.
     pub fn command(self) -> &'static str {
         match self {
@@ -319,6 +312,15 @@ pub enum MonitoringTarget {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn profiles_are_named_palm_and_monitoring_in_json() {
+        assert_eq!(serde_json::to_value(Profile::Palm).unwrap(), "palm");
+        assert_eq!(
+            serde_json::to_value(Profile::Monitoring).unwrap(),
+            "monitoring"
+        );
+    }
 
     #[test]
     fn the_monitoring_profile_is_two_migrations_and_the_health_and_insights_files() {

@@ -19,7 +19,7 @@ pub struct StatusReport {
     /// `palm` (Palm's schema, `palmdb migrate`) or `monitoring` (palmdb's monitoring objects
     /// alone, `palmdb migrate --monitoring-only`; also reported for a database that is not
     /// Palm's and has nothing installed yet).
-    pub profile: &'static str,
+    pub profile: Profile,
     /// `up_to_date` (ok), `pending` (warning) or `drift` (critical).
     #[serde(serialize_with = "migrate_word")]
     pub status: Verdict,
@@ -35,15 +35,6 @@ impl StatusReport {
     pub fn exit_code(&self) -> ExitCode {
         self.status.exit_code()
     }
-
-    /// The command that applies what is pending on this kind of database.
-    fn command(&self) -> &'static str {
-        if self.profile == Profile::Monitoring.name() {
-            Profile::Monitoring.command()
-        } else {
-            Profile::Palm.command()
-        }
-    }
 }
 
 impl crate::ui::Report for StatusReport {
@@ -56,7 +47,7 @@ impl crate::ui::Report for StatusReport {
         line(
             &mut text,
             "profile",
-            if self.profile == Profile::Monitoring.name() {
+            if self.profile == Profile::Monitoring {
                 "monitoring only (schema palmdb)".to_string()
             } else {
                 "Palm's schema".to_string()
@@ -113,7 +104,7 @@ impl crate::ui::Report for StatusReport {
             "status",
             match self.status {
                 Verdict::Ok => "UP TO DATE".to_string(),
-                Verdict::Warning => format!("PENDING: run {}", self.command()),
+                Verdict::Warning => format!("PENDING: run {}", self.profile.command()),
                 _ => "DRIFT: applied migrations were changed".to_string(),
             },
         );
@@ -152,7 +143,7 @@ pub async fn status(settings: &ConnectSettings, source: &Source) -> Result<Statu
     };
     Ok(StatusReport {
         database: settings.database().to_string(),
-        profile: profile.name(),
+        profile,
         status,
         current_version: plan.current_version(),
         pending: plan.pending_summary(),

@@ -244,7 +244,7 @@ fn backup_verify() {
 fn migrate_status(pending: bool) -> StatusReport {
     StatusReport {
         database: "palm".into(),
-        profile: "palm",
+        profile: crate::migrate::profile::Profile::Palm,
         status: if pending {
             Verdict::Warning
         } else {
