@@ -8,6 +8,7 @@
 #   - members of the role palmdb_password_auth must log in with a password (auth tests)
 #   - pg_stat_statements is preloaded and HypoPG installed (insights: queries, advise);
 #     enabling the preload restarts the cluster once
+#   - autovacuum is off, so tests that count dead rows see the rows they made
 set -euo pipefail
 
 log() { echo "ensure-postgres: $*" >&2; }
@@ -59,6 +60,13 @@ fi
 if ! grep -Rqs "^listen_addresses" "$conf_dir/postgresql.conf" "$conf_dir/conf.d"; then
   set_conf listen_addresses "'127.0.0.1'"
 fi
+# The dead-row tests count the dead rows they made: autovacuum must not remove them mid-test
+# (a fresh Debian cluster has it on).
+needs_reload=0
+if ! grep -Rqs "^autovacuum *= *off" "$conf_dir/postgresql.conf" "$conf_dir/conf.d"; then
+  set_conf autovacuum off
+  needs_reload=1
+fi
 needs_restart=0
 if ! grep -Rqs "^shared_preload_libraries *= *'[^']*pg_stat_statements" "$conf_dir/postgresql.conf" "$conf_dir/conf.d"; then
   set_conf shared_preload_libraries "'pg_stat_statements'"
@@ -93,7 +101,9 @@ done
 pg_isready -q -h 127.0.0.1 -p 5432 || { log "PostgreSQL did not start; see /var/log/postgresql/"; exit 1; }
 
 # The hba change above may have been made while the server ran: make sure it is read.
-if [ $changed_hba = 1 ]; then as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true; fi
+if [ $changed_hba = 1 ] || [ $needs_reload = 1 ]; then
+  as_root pg_ctlcluster --skip-systemctl-redirect "$version" main reload || true
+fi
 
 psql -h 127.0.0.1 -U postgres -d postgres -qAtc \
   "DO \$\$ BEGIN

@@ -221,5 +221,10 @@ DO $$ BEGIN
     CREATE ROLE palmdb_password_auth NOLOGIN;
   END IF;
 END $$;
+-- Like the system's test server: autovacuum off, so the dead-row tests count the dead rows
+-- they made (on 14 and 18 autovacuum's insert trigger removed them mid-test). Set on every
+-- call, so a server started from an older cache gets it too.
+ALTER SYSTEM SET autovacuum = off;
+SELECT pg_reload_conf();
 EOF
 echo "$url"
