@@ -28,6 +28,23 @@ pub fn is_checking(cli: &Cli) -> bool {
     ) || matches!(&cli.command, Command::Health(_))
 }
 
+/// For commands whose stdout is a Nagios plugin line (`health --format nagios`, `backup
+/// status` without `--json`): how that line starts when the command fails and the error
+/// follows, since Nagios shows only stdout and would otherwise say "(No output)". None for
+/// every other command.
+pub fn nagios_failure_prefix(cli: &Cli) -> Option<&'static str> {
+    match &cli.command {
+        Command::Health(HealthArgs {
+            format: Some(crate::cli::HealthFormat::Nagios),
+            ..
+        }) => Some("PALMDB HEALTH UNKNOWN - "),
+        Command::Backup(BackupArgs {
+            action: BackupAction::Status(args),
+        }) if !args.json => Some("BACKUP UNKNOWN: "),
+        _ => None,
+    }
+}
+
 pub async fn run(cli: Cli) -> Result<ExitCode> {
     let settings = connect::settings(cli.database_url.as_deref())?;
     // Commands that need one server session from start to end use --direct-url when given

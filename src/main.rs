@@ -38,6 +38,7 @@ fn main() {
         .init();
 
     let checking = palmdb::commands::is_checking(&cli);
+    let nagios_prefix = palmdb::commands::nagios_failure_prefix(&cli);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -48,6 +49,9 @@ fn main() {
     let code = match runtime.block_on(palmdb::commands::run(cli)) {
         Ok(code) => code.code(),
         Err(err) => {
+            if let Some(prefix) = nagios_prefix {
+                println!("{prefix}{}", one_line(&err));
+            }
             eprintln!("palmdb: {}", one_line(&err));
             let failure = failure_of(&err);
             if let Some(hint) = failure.and_then(|f| f.hint.as_deref()) {

@@ -102,6 +102,19 @@ fn status_exit_codes_follow_nagios() {
     std::fs::write(&file, b"x").unwrap();
     let out = db.palmdb(&["backup", "status", "--dir", file.to_str().unwrap()]);
     assert_exit(&out, 3);
+    // ... and says so on stdout, the one stream Nagios shows.
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(line.starts_with("BACKUP UNKNOWN: "), "{line}");
+    let out = db.palmdb(&[
+        "backup",
+        "status",
+        "--json",
+        "--dir",
+        file.to_str().unwrap(),
+    ]);
+    assert_exit(&out, 3);
+    assert!(out.stdout.is_empty(), "JSON output stays empty on failure");
 }
 
 #[test]

@@ -1092,6 +1092,22 @@ fn bad_input_and_unreachable_or_unmigrated_databases_exit_3() {
     let printed = assert_exit(&out, 3);
     assert!(printed.contains("cannot connect"), "{printed}");
     assert!(!printed.contains("s3cret"), "{printed}");
+
+    // Nagios shows only stdout: a failed check still prints its one UNKNOWN line there.
+    let mut cmd = common::palmdb_command(&["health", "--format", "nagios"]);
+    cmd.env(
+        "DATABASE_URL",
+        "postgres://postgres:s3cret@127.0.0.1:1/nowhere",
+    );
+    let out = cmd.output().unwrap();
+    assert_exit(&out, 3);
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    assert!(
+        line.starts_with("PALMDB HEALTH UNKNOWN - cannot connect"),
+        "{line}"
+    );
+    assert!(!line.contains("s3cret"), "{line}");
 }
 
 #[test]
