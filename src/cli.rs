@@ -597,6 +597,12 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "PATH", env = "PALMDB_PG_RESTORE")]
     pub pg_restore: Option<std::path::PathBuf>,
 
+    /// Memory for each index build and foreign-key check of the restore (PostgreSQL's
+    /// maintenance_work_mem, e.g. 1GB), set for its transaction only; with 32 MB or more per
+    /// worker the server sorts in parallel. Default: the server's setting.
+    #[arg(long, value_name = "SIZE", value_parser = parse_memory_size)]
+    pub maintenance_work_mem: Option<String>,
+
     /// Check everything and say what would be restored; change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -702,4 +708,41 @@ pub struct ServeArgs {
         hide_env_values = true
     )]
     pub pgbouncer_url: Option<String>,
+}
+
+/// A PostgreSQL memory setting as its configuration accepts it: a whole number and a unit
+/// (`kB`, `MB`, `GB`, `TB`; case as PostgreSQL writes them), e.g. `1GB` or `256MB`.
+fn parse_memory_size(value: &str) -> Result<String, String> {
+    let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
+    let unit = &value[digits.len()..];
+    let number_ok = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    if number_ok && ["kB", "MB", "GB", "TB"].contains(&unit) {
+        Ok(value.to_string())
+    } else {
+        Err(format!(
+            "\"{value}\" is not a memory size: write a whole number and kB, MB, GB or TB, e.g. 1GB"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod memory_size_tests {
+    use super::parse_memory_size;
+
+    #[test]
+    fn sizes_are_a_number_and_a_postgresql_unit() {
+        assert_eq!(parse_memory_size("1GB").unwrap(), "1GB");
+        assert_eq!(parse_memory_size("256MB").unwrap(), "256MB");
+        for bad in [
+            "",
+            "GB",
+            "1",
+            "1gb",
+            "1.5GB",
+            "-1GB",
+            "1GB'; DROP TABLE x; --",
+        ] {
+            assert!(parse_memory_size(bad).is_err(), "{bad}");
+        }
+    }
 }

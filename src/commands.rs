@@ -291,6 +291,7 @@ async fn restore_command(
                 allow_masked: args.allow_masked,
                 dry_run: args.dry_run,
                 progress,
+                maintenance_work_mem: args.maintenance_work_mem,
                 schema: crate::restore::schema::SchemaOptions {
                     no_owner: args.no_owner,
                     no_privileges: args.no_privileges,

@@ -27,6 +27,7 @@ use super::triggers;
 use crate::archive::RelationName;
 use crate::error::{describe_pg_error, Failure};
 use crate::set_aside::{foreign_keys, indexes};
+use crate::sql_quote::quote_literal;
 use crate::ui::progress::{Progress, Total};
 
 /// How a failed load ends: the transaction rolls back, the target is as it was.
@@ -56,15 +57,22 @@ pub struct LoadOptions<'a> {
     pub schema: Option<&'a StoredSchema>,
     /// Materialized views to refresh after the load.
     pub materialized_views: &'a [RelationName],
+    /// maintenance_work_mem for the transaction (a checked size such as `1GB`).
+    pub maintenance_work_mem: Option<&'a str>,
 }
 
 /// Session settings of the load, transaction-local: the text format the rows are written in,
-/// no statement timeout, a bounded wait for locks.
-fn prelude() -> String {
+/// no statement timeout, a bounded wait for locks, and the memory asked for index builds.
+fn prelude(options: &LoadOptions<'_>) -> String {
+    let memory = options
+        .maintenance_work_mem
+        .map(|size| format!("SET LOCAL maintenance_work_mem = {};", quote_literal(size)))
+        .unwrap_or_default();
     format!(
         "{}SET LOCAL lock_timeout = '{LOCK_WAIT}';
          SET LOCAL statement_timeout = 0;
          SET LOCAL idle_in_transaction_session_timeout = 0;
+         {memory}
          SET CONSTRAINTS ALL DEFERRED",
         crate::archive::text_format::set_sql(true)
     )
@@ -78,7 +86,7 @@ pub async fn load_all(
     options: &LoadOptions<'_>,
 ) -> Result<Loaded> {
     let transaction = client.transaction().await?;
-    transaction.batch_execute(&prelude()).await?;
+    transaction.batch_execute(&prelude(options)).await?;
     if let Some(stored) = options.schema {
         schema::apply(
             &transaction,
@@ -87,7 +95,7 @@ pub async fn load_all(
             Part::Before,
         )
         .await?;
-        transaction.batch_execute(&prelude()).await?;
+        transaction.batch_execute(&prelude(options)).await?;
         // The tables exist now: the same checks as for a prepared database.
         let mut created = tables.to_vec();
         target::check_tables(
@@ -164,7 +172,7 @@ pub async fn load_all(
             Part::After,
         )
         .await?;
-        transaction.batch_execute(&prelude()).await?;
+        transaction.batch_execute(&prelude(options)).await?;
     }
     triggers::enable(&transaction, &disabled).await?;
 

@@ -57,6 +57,8 @@ pub struct RestoreOptions {
     pub dry_run: bool,
     /// Progress bars on a terminal.
     pub progress: bool,
+    /// `--maintenance-work-mem`: for the index builds and foreign-key checks of the load.
+    pub maintenance_work_mem: Option<String>,
     /// How the stored schema becomes SQL (`--no-owner`, `--no-privileges`, `--pg-restore`).
     pub schema: SchemaOptions,
 }
@@ -222,6 +224,7 @@ pub async fn restore_backup(
             sequences: &sequences,
             schema: stored.as_ref(),
             materialized_views: &materialized_views,
+            maintenance_work_mem: options.maintenance_work_mem.as_deref(),
         },
     )
     .await?;

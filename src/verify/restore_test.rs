@@ -290,6 +290,7 @@ async fn test_in(
         allow_masked: true,
         dry_run: false,
         progress,
+        maintenance_work_mem: None,
         schema: SchemaOptions {
             no_owner: true,
             no_privileges: true,

@@ -176,3 +176,43 @@ fn a_palm_database_restored_into_an_empty_one_is_at_its_version_with_its_rollup_
     let out = target.palmdb(&["stats", "orders", "--status", "completed", "--json"]);
     assert_success(&out);
 }
+
+#[test]
+fn maintenance_work_mem_is_the_restores_own_and_checked() {
+    let source = TestDb::foreign("schema_mwm_src");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    let target = TestDb::new("schema_mwm_dst");
+
+    // Not a size: refused before anything is read or changed.
+    let out = restore(&target, &folder, &["--maintenance-work-mem", "lots"]);
+    let text = assert_exit(&out, 3);
+    assert!(text.contains("is not a memory size"), "{text}");
+    // A size the server refuses (below its 1 MB minimum): the server's word, nothing restored.
+    let out = restore(&target, &folder, &["--maintenance-work-mem", "1kB"]);
+    let text = assert_exit(&out, 1);
+    assert!(text.contains("maintenance_work_mem"), "{text}");
+    assert!(user_tables(&target).is_empty(), "nothing was created");
+
+    assert_success(&restore(
+        &target,
+        &folder,
+        &["--maintenance-work-mem", "256MB"],
+    ));
+    for table in user_tables(&source) {
+        assert_eq!(
+            table_text(&target, &table),
+            table_text(&source, &table),
+            "{table}"
+        );
+    }
+    // Set for the restore's transaction only.
+    assert_eq!(
+        target
+            .scalar("SELECT current_setting('maintenance_work_mem')")
+            .as_deref(),
+        source
+            .scalar("SELECT current_setting('maintenance_work_mem')")
+            .as_deref()
+    );
+}

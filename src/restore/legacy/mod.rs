@@ -133,6 +133,7 @@ pub async fn restore_legacy(
             sequences: &current,
             schema: None,
             materialized_views: &[],
+            maintenance_work_mem: None,
         },
     )
     .await?;
