@@ -4,11 +4,10 @@
 //! list/status, serve); what needs one (migrate, backup create) refuses it in one line and
 //! works with --direct-url / DIRECT_URL or through session pooling.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Stdio};
 use std::sync::Once;
 use std::time::Duration;
 
+use crate::common::serve::ServeProcess;
 use crate::common::{assert_exit, assert_success, palmdb_command, stderr, stdout, TestDb};
 
 pub const TRANSACTION_PORT: u16 = 6432;
@@ -225,57 +224,27 @@ fn backup_create_refuses_transaction_pooling_and_list_and_status_work_through_it
 const ADMIN: &str = "pgbouncer-test-admin-token-5f2c9a41e0";
 
 /// `palmdb serve` on a free port with DATABASE_URL `url` and `extra` arguments.
-pub struct Serve {
-    child: Child,
-    pub base: String,
-}
+pub struct Serve(ServeProcess);
 
 impl Serve {
     pub fn start(url: &str, extra: &[&str]) -> Serve {
         let mut args = vec!["serve", "--listen", "127.0.0.1:0"];
         args.extend_from_slice(extra);
-        let mut child = palmdb_command(&args)
-            .env("DATABASE_URL", url)
+        let mut cmd = palmdb_command(&args);
+        cmd.env("DATABASE_URL", url)
             .env("PALMDB_ADMIN_TOKEN", ADMIN)
-            .env("PALMDB_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start palmdb serve");
-        let pipe = child.stderr.take().unwrap();
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-                }
-                eprintln!("serve: {line}");
-            }
-        });
-        let addr = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("palmdb serve did not start");
-        Serve {
-            child,
-            base: format!("http://{addr}"),
-        }
+            .env("PALMDB_LOG", "info");
+        Serve(ServeProcess::spawn(cmd, |line| eprintln!("serve: {line}")))
     }
 
     pub fn get(&self, path: &str) -> (u16, String) {
         let response = reqwest::blocking::Client::new()
-            .get(format!("{}{path}", self.base))
+            .get(self.0.url(path))
             .bearer_auth(ADMIN)
             .timeout(Duration::from_secs(30))
             .send()
             .expect("GET");
         (response.status().as_u16(), response.text().unwrap())
-    }
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

@@ -10,12 +10,12 @@
 //! docs/insights.md): written by every run, they would otherwise change tracked files in
 //! every engineer's checkout.
 
-use std::io::{BufRead, BufReader};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::common::serve::ServeProcess;
 use crate::common::{assert_success, palmdb_command, stdout, TestDb};
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::blocking::Client as Http;
@@ -35,8 +35,8 @@ impl Drop for Running {
     }
 }
 
-/// `palmdb serve` on a free port, with both tokens; returns it and its base URL.
-fn start_serve(db: &TestDb, backup_dir: &Path) -> (Running, String) {
+/// `palmdb serve` on a free port, with both tokens; no token may show up in its log.
+fn start_serve(db: &TestDb, backup_dir: &Path) -> ServeProcess {
     let mut cmd = palmdb_command(&[
         "serve",
         "--listen",
@@ -46,28 +46,13 @@ fn start_serve(db: &TestDb, backup_dir: &Path) -> (Running, String) {
     ]);
     cmd.env("DATABASE_URL", &db.url)
         .env("PALMDB_ADMIN_TOKEN", ADMIN)
-        .env("PALMDB_READ_TOKEN", READ)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start palmdb serve");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-            assert!(
-                !line.contains(ADMIN) && !line.contains(READ),
-                "a token was logged: {line}"
-            );
-        }
-    });
-    let running = Running(child);
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("palmdb serve did not start");
-    (running, format!("http://{addr}"))
+        .env("PALMDB_READ_TOKEN", READ);
+    ServeProcess::spawn(cmd, |line| {
+        assert!(
+            !line.contains(ADMIN) && !line.contains(READ),
+            "a token was logged: {line}"
+        );
+    })
 }
 
 /// chromedriver on a free port, ready for sessions.
@@ -277,7 +262,8 @@ async fn every_page_in_a_real_browser_shows_what_the_json_api_says() {
         .await
         .unwrap();
     let (db, backups, _serve, base) = tokio::task::spawn_blocking(move || {
-        let (serve, base) = start_serve(&db, backups.path());
+        let serve = start_serve(&db, backups.path());
+        let base = serve.base.clone();
         (db, backups, serve, base)
     })
     .await
@@ -526,7 +512,8 @@ fn sessions_cookies_csrf_roles_and_headers() {
         "--dir",
         backups.path().to_str().unwrap(),
     ]));
-    let (_serve, base) = start_serve(&db, backups.path());
+    let serve = start_serve(&db, backups.path());
+    let base = serve.base.clone();
     let http = Http::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -689,7 +676,8 @@ fn sessions_cookies_csrf_roles_and_headers() {
 fn every_page_says_what_is_wrong_with_a_database_never_migrated() {
     let db = TestDb::new("dashboard_unmigrated");
     let backups = tempfile::tempdir().unwrap();
-    let (_serve, base) = start_serve(&db, backups.path());
+    let serve = start_serve(&db, backups.path());
+    let base = serve.base.clone();
     let http = Http::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()

@@ -4,7 +4,6 @@
 //! wrong key refused, status across repositories, serve reporting each one; and real faults —
 //! the backup SIGKILLed mid-upload, one storage node stopped mid-backup, then two.
 
-use std::io::{BufRead, BufReader};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use crate::common::garage::garage;
+use crate::common::serve::ServeProcess;
 use crate::common::{
     assert_exit, assert_success, palmdb_command, stderr, stdout, take_backup_with, TestDb,
 };
@@ -762,28 +762,12 @@ fn serve_reports_every_repository() {
     ]);
     garage().apply(&mut cmd);
     cmd.env("DATABASE_URL", &source.url)
-        .env("PALMDB_READ_TOKEN", token)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
-    let err = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        // Whole lines: a read that ends inside the address would send a cut-off port (the
-        // test once asked another program's port and got its 403).
-        for line in BufReader::new(err).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(30))
-        .expect("serve starts");
+        .env("PALMDB_READ_TOKEN", token);
+    let serve = ServeProcess::spawn(cmd, |_| {});
     let client = reqwest::blocking::Client::new();
     let get = |path: &str| {
         let response = client
-            .get(format!("http://{addr}{path}"))
+            .get(serve.url(path))
             .bearer_auth(token)
             .send()
             .unwrap();
@@ -831,7 +815,7 @@ fn serve_reports_every_repository() {
         .build()
         .unwrap();
     let login = browser
-        .post(format!("http://{addr}/login"))
+        .post(serve.url("/login"))
         .form(&[("token", token)])
         .send()
         .unwrap();
@@ -844,7 +828,7 @@ fn serve_reports_every_repository() {
         .unwrap()
         .to_string();
     let page = browser
-        .get(format!("http://{addr}/backups"))
+        .get(serve.url("/backups"))
         .header("accept", "text/html")
         .header("cookie", cookie)
         .send()
@@ -857,8 +841,7 @@ fn serve_reports_every_repository() {
             "{page}"
         );
     }
-    let _ = child.kill();
-    let _ = child.wait();
+    drop(serve);
 }
 
 #[test]

@@ -3,11 +3,10 @@
 //! checked against the /metrics of a real `palmdb serve`.
 
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
+use crate::common::serve::ServeProcess;
 use crate::common::{assert_success, palmdb_command, TestDb};
 
 const READ: &str = "alerts-read-token-7c1e4b9a2f6d8e30";
@@ -108,29 +107,14 @@ fn every_metric_and_check_the_alerts_read_is_on_a_real_servers_metrics() {
         "--dir",
         dir,
     ]);
-    cmd.env("DATABASE_URL", &db.url)
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start palmdb serve");
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(rest) = line.split("listening on http://").nth(1) {
-                let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
-            }
-        }
-    });
-    let addr = rx
-        .recv_timeout(Duration::from_secs(20))
-        .expect("palmdb serve did not start");
+    cmd.env("DATABASE_URL", &db.url);
+    let mut serve = ServeProcess::spawn(cmd, |_| {});
     let scraped = reqwest::blocking::Client::new()
-        .get(format!("http://{addr}/metrics"))
+        .get(serve.url("/metrics"))
         .bearer_auth(READ)
         .send()
         .and_then(|r| r.text());
-    let _ = child.kill();
-    let _ = child.wait();
+    serve.stop();
     let (served_metrics, served_checks) = names_in_exposition(&scraped.expect("scrape /metrics"));
     assert!(served_metrics.contains("palmdb_up"), "{served_metrics:?}");
 

@@ -4,11 +4,12 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Stdio;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::common;
+use crate::common::serve::ServeProcess;
 use crate::common::{palmdb_command, take_backup, TestDb};
 use reqwest::blocking::{Client, Response};
 use reqwest::StatusCode;
@@ -19,9 +20,7 @@ const READ: &str = "test-read-token-9a8b7c6d5e4f3a2b";
 
 /// A running `palmdb serve`; killed on drop if the test did not stop it.
 struct Server {
-    child: Child,
-    base: String,
-    stderr: Arc<Mutex<String>>,
+    process: ServeProcess,
     _backups: tempfile::TempDir,
     backup_dir: std::path::PathBuf,
 }
@@ -60,43 +59,16 @@ impl Server {
             .env("PALMDB_ADMIN_TOKEN", ADMIN)
             // At the most verbose logging there is, the tokens must not show up either.
             .env("PALMDB_LOG", log_level)
-            .envs(vars.iter().copied())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start palmdb serve");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let (tx, rx) = std::sync::mpsc::channel();
-        let pipe = child.stderr.take().unwrap();
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let addr = rest.split_whitespace().next().unwrap_or("").to_string();
-                    let _ = tx.send(addr);
-                }
-                let mut all = sink.lock().unwrap();
-                all.push_str(&line);
-                all.push('\n');
-            }
-        });
-        let addr = match rx.recv_timeout(Duration::from_secs(20)) {
-            Ok(addr) => addr,
-            Err(_) => {
-                let _ = child.kill();
-                panic!("palmdb serve did not start:\n{}", stderr.lock().unwrap());
-            }
-        };
+            .envs(vars.iter().copied());
         Server {
-            child,
-            base: format!("http://{addr}"),
-            stderr,
+            process: ServeProcess::spawn(cmd, |_| {}),
             _backups: backups,
             backup_dir,
         }
     }
 
     fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
+        self.process.url(path)
     }
 
     fn get(&self, path: &str, token: Option<&str>) -> Response {
@@ -117,7 +89,7 @@ impl Server {
 
     fn signal(&self, name: &str) {
         let status = std::process::Command::new("kill")
-            .args([&format!("-{name}"), &self.child.id().to_string()])
+            .args([&format!("-{name}"), &self.process.child.id().to_string()])
             .status()
             .unwrap();
         assert!(status.success());
@@ -127,7 +99,7 @@ impl Server {
     fn wait_exit(&mut self, within: Duration) -> Option<i32> {
         let deadline = Instant::now() + within;
         loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
+            if let Some(status) = self.process.child.try_wait().unwrap() {
                 return status.code();
             }
             assert!(
@@ -140,14 +112,13 @@ impl Server {
     }
 
     fn log(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.process.log()
     }
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.stop();
         let log = self.log();
         if !std::thread::panicking() {
             assert!(
@@ -419,7 +390,11 @@ fn a_bad_query_string_is_a_400_with_a_reason() {
 #[test]
 fn a_client_that_never_finishes_its_request_is_cut_off() {
     let server = Server::start(&closed_port_url(), &[]);
-    let addr = server.base.trim_start_matches("http://").to_string();
+    let addr = server
+        .process
+        .base
+        .trim_start_matches("http://")
+        .to_string();
     let mut slow = TcpStream::connect(&addr).unwrap();
     slow.write_all(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
         .unwrap();
@@ -951,7 +926,7 @@ fn health_turns_503_when_the_database_goes_away_and_back_to_200_when_it_returns(
 fn concurrent_scrapes_stay_within_the_pool() {
     let db = TestDb::migrated("serve_pool");
     let server = Server::start(&db.url, &["--pool-size", "2", "--cache-ttl", "50ms"]);
-    let base = server.base.clone();
+    let base = server.process.base.clone();
     let workers: Vec<_> = (0..16)
         .map(|i| {
             let base = base.clone();
@@ -994,7 +969,7 @@ fn concurrent_scrapes_stay_within_the_pool() {
 fn concurrent_requests_share_one_health_query() {
     let db = TestDb::migrated("serve_single_flight");
     let server = Server::start(&db.url, &["--cache-ttl", "60s"]);
-    let base = server.base.clone();
+    let base = server.process.base.clone();
     let barrier = Arc::new(std::sync::Barrier::new(24));
     let workers: Vec<_> = (0..24)
         .map(|i| {
@@ -1040,7 +1015,7 @@ fn sigterm_finishes_the_request_in_flight_then_exits_0() {
         log.contains("SIGTERM received") && log.contains("stopped"),
         "{log}"
     );
-    assert!(TcpStream::connect(server.base.trim_start_matches("http://")).is_err());
+    assert!(TcpStream::connect(server.process.base.trim_start_matches("http://")).is_err());
 }
 
 #[test]
@@ -1091,7 +1066,7 @@ fn listening_on_all_interfaces_without_tls_is_refused_unless_insecure_listen() {
         &closed_port_url(),
         &["--listen", "0.0.0.0:0", "--insecure-listen"],
     );
-    let port = server.base.rsplit(':').next().unwrap().to_string();
+    let port = server.process.base.rsplit(':').next().unwrap().to_string();
     let local = format!("http://127.0.0.1:{port}/livez");
     assert_eq!(client().get(local).send().unwrap().status(), StatusCode::OK);
     assert!(server.log().contains("warning: --insecure-listen"));
@@ -1295,7 +1270,12 @@ async fn slow_client(source: std::net::IpAddr, server: std::net::SocketAddr, unt
 fn six_hundred_slow_clients_from_one_address_do_not_starve_health_from_another() {
     let db = TestDb::migrated("serve_slow_clients");
     let server = Server::start_logging(&db.url, &[], "warn");
-    let addr: std::net::SocketAddr = server.base.trim_start_matches("http://").parse().unwrap();
+    let addr: std::net::SocketAddr = server
+        .process
+        .base
+        .trim_start_matches("http://")
+        .parse()
+        .unwrap();
     let until = Instant::now() + Duration::from_secs(9);
     let attacker = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
