@@ -11,8 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use tokio_postgres::{Client, NoTls};
 
+pub mod admin;
 pub mod garage;
 pub mod role;
+pub mod serve;
 pub mod sweep;
 
 static COUNTER: AtomicUsize = AtomicUsize::new(0);
@@ -86,18 +88,8 @@ impl TestDb {
             "COMMENT ON DATABASE \"{name}\" IS '{}'",
             sweep::Creator::this_process().comment().replace('\'', "''")
         );
-        let admin_owned = admin.to_string();
-        block_on(async move {
-            let admin = connect(&admin_owned).await;
-            admin
-                .batch_execute(&create)
-                .await
-                .expect("create test database");
-            admin
-                .batch_execute(&comment)
-                .await
-                .expect("record the test database's creator");
-        });
+        admin::execute(admin, &create).expect("create test database");
+        admin::execute(admin, &comment).expect("record the test database's creator");
         let mut url = url::Url::parse(admin).expect("admin URL must be a postgres:// URL");
         url.set_path(&format!("/{name}"));
         TestDb {
@@ -171,13 +163,9 @@ impl TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         let drop_sql = format!("DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)", self.name);
-        let admin_url = self.admin.clone();
-        block_on(async move {
-            let admin = connect(&admin_url).await;
-            if let Err(e) = admin.batch_execute(&drop_sql).await {
-                eprintln!("could not drop test database: {e}");
-            }
-        });
+        if let Err(e) = admin::execute(&self.admin, &drop_sql) {
+            eprintln!("could not drop test database: {e}");
+        }
     }
 }
 
