@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use crate::common;
 use crate::common::{
-    assert_exit, assert_success, block_on, stderr, stdout, take_backup_with, TestDb,
+    assert_exit, assert_success, block_on, stderr, stdout, take_backup, take_backup_with, TestDb,
 };
 use palmdb::archive::row_codec::RowDecoder;
 use palmdb::archive::{LineReader, Manifest};
@@ -994,6 +994,11 @@ fn tables_are_chosen_from_the_catalog() {
 /// (util-linux `script`, 150 columns) and returns what the terminal received, carriage
 /// returns turned into line breaks.
 fn on_a_terminal(db: &TestDb, args: &[&str]) -> String {
+    on_a_terminal_at(&db.url, args)
+}
+
+/// [`on_a_terminal`] with `DATABASE_URL` = `url`.
+fn on_a_terminal_at(url: &str, args: &[&str]) -> String {
     let quoted: Vec<String> = std::iter::once(env!("CARGO_BIN_EXE_palmdb"))
         .chain(args.iter().copied())
         .map(|a| format!("'{}'", a.replace('\'', "'\\''")))
@@ -1004,7 +1009,7 @@ fn on_a_terminal(db: &TestDb, args: &[&str]) -> String {
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("TERM", "xterm")
-        .env("DATABASE_URL", &db.url)
+        .env("DATABASE_URL", url)
         .stdin(std::process::Stdio::null())
         .output()
         .expect("util-linux script runs the command on a pseudo-terminal");
@@ -1078,4 +1083,77 @@ fn on_a_terminal_the_bars_show_human_rates_and_create_ends_with_a_summary() {
         "{id}"
     );
     assert_eq!(stderr(&out), "", "no bars without a terminal");
+}
+
+/// The figures of a bar line: `12.3k rows/s, 4.5 MB/s`, human-sized, never raw floats.
+fn assert_human_rates(bar: &str) {
+    let words: Vec<&str> = bar.split_whitespace().collect();
+    let rows_per_second = words
+        .windows(2)
+        .find(|w| w[1] == "rows/s,")
+        .map(|w| w[0])
+        .unwrap_or_else(|| panic!("a rows/s figure in {bar}"));
+    assert!(
+        rows_per_second.len() <= 9
+            && !rows_per_second.contains(',')
+            && rows_per_second.matches('.').count() <= 1,
+        "{rows_per_second} in {bar}"
+    );
+}
+
+#[test]
+fn on_a_terminal_restore_and_copy_show_the_same_bars_and_a_summary() {
+    let db = TestDb::new("restore_tty");
+    db.execute(
+        "CREATE TABLE readings (id bigint PRIMARY KEY, note text);
+         INSERT INTO readings SELECT g, repeat('x', 100) FROM generate_series(1, 50000) AS g;",
+    );
+    let dir = backup_dir();
+    let dir_text = dir.path().to_str().unwrap();
+    take_backup(&db, dir.path(), &[]);
+
+    let target = TestDb::new("restore_tty_target");
+    let seen = on_a_terminal_at(&target.url, &["restore", "latest", "--dir", dir_text]);
+    // The bar as it was last drawn: the whole table loaded.
+    let bar = seen
+        .lines()
+        .filter(|l| l.contains("public.readings") && l.contains(" rows/s, ") && l.contains("B/s"))
+        .last()
+        .unwrap_or_else(|| panic!("a restore bar with rows/s and MB/s: {seen}"));
+    assert!(bar.contains("50.0k/50.0k rows"), "{bar}");
+    assert_human_rates(bar);
+    assert!(
+        seen.lines().any(
+            |l| l.contains("restored into database ") && l.contains("1 tables, 50000 rows in ")
+        ),
+        "a one-line summary: {seen}"
+    );
+    assert_eq!(
+        target.scalar("SELECT count(*) FROM readings").unwrap(),
+        "50000"
+    );
+
+    let copies = backup_dir();
+    let seen = on_a_terminal(
+        &db,
+        &[
+            "backup",
+            "copy",
+            "latest",
+            "--from",
+            dir_text,
+            "--to",
+            copies.path().to_str().unwrap(),
+        ],
+    );
+    let bar = seen
+        .lines()
+        .find(|l| l.contains("50.0k/50.0k rows") && l.contains(" rows/s, "))
+        .unwrap_or_else(|| panic!("a copy bar with rows/s: {seen}"));
+    assert_human_rates(bar);
+    assert!(
+        seen.lines()
+            .any(|l| l.contains("1 copied, 0 skipped, 0 failed")),
+        "a one-line summary: {seen}"
+    );
 }
