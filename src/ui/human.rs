@@ -20,6 +20,23 @@ pub fn binary_bytes(n: u64) -> String {
     indicatif::BinaryBytes(n).to_string()
 }
 
+/// `512 bytes`, `1.5 kB`, `8.0 MB`: sizes counted in 1024s with PostgreSQL's unit names, as
+/// `pg_size_pretty` and psql users write them (index sizes in `advise` and the dashboard).
+pub fn kib_bytes(bytes: i64) -> String {
+    let units = ["bytes", "kB", "MB", "GB", "TB"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value.abs() >= 1024.0 && unit + 1 < units.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{value:.1} {}", units[unit])
+    }
+}
+
 /// Rows and bytes per second: `48.0k rows/s, 12.3 MB/s`.
 pub fn rates(rows: u64, bytes: u64, elapsed: Duration) -> String {
     let seconds = elapsed.as_secs_f64();
@@ -71,6 +88,13 @@ fn scaled(mut n: f64, units: &[&str], space: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn kib_sizes_read_like_psql() {
+        assert_eq!(kib_bytes(512), "512 bytes");
+        assert_eq!(kib_bytes(1536), "1.5 kB");
+        assert_eq!(kib_bytes(8 * 1024 * 1024), "8.0 MB");
+    }
 
     #[test]
     fn counts_sizes_and_rates_read_naturally() {

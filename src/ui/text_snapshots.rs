@@ -426,3 +426,69 @@ fn demo_data_text() {
     let json = serde_json::to_value(&report).unwrap();
     assert!(json.get("database").is_none(), "the JSON is as before");
 }
+
+#[test]
+fn advise_text() {
+    use crate::insights::advise::explain::PlanMode;
+    use crate::insights::advise::{Advice, AdviceReport, Examined, Served, Verdict as Seen};
+    let by_status =
+        "SELECT id, amount FROM public.orders WHERE status = $1 ORDER BY created_at DESC LIMIT $2";
+    let examined = |query_id: i64, query: &str, verdict: Seen, reason: &str| Examined {
+        query_id,
+        calls: 1200,
+        query: query.into(),
+        verdict,
+        cost: Some(2400.0),
+        best_improvement: None,
+        reason: reason.into(),
+    };
+    let report = AdviceReport {
+        min_improvement: 0.3,
+        min_cost: 100.0,
+        plans: PlanMode::Samples,
+        server_version_num: 150020,
+        advice: vec![Advice {
+            table: "public.orders".into(),
+            columns: vec!["status".into(), "created_at".into()],
+            index_name: "orders_status_created_at_idx".into(),
+            create_index: "CREATE INDEX CONCURRENTLY orders_status_created_at_idx ON public.orders (status, created_at);".into(),
+            estimated_bytes: 1_785_856,
+            makes_redundant: vec!["public.orders_status_idx".into()],
+            statements: vec![Served {
+                query_id: 1,
+                calls: 48_000,
+                cost_before: 2400.5,
+                cost_after: 12.25,
+                improvement: 0.9949,
+                query: by_status.into(),
+            }],
+        }],
+        statements: vec![
+            examined(1, by_status, Seen::Advised, ""),
+            examined(2, "SELECT * FROM public.users WHERE id = $1", Seen::Served, "already cheap"),
+            examined(
+                3,
+                "SELECT count(*) FROM public.orders",
+                Seen::NoCandidates,
+                "no plain column to index",
+            ),
+            examined(
+                4,
+                "SELECT * FROM public.orders WHERE note ~ $1",
+                Seen::Skipped,
+                "cannot plan: operator does not exist",
+            ),
+        ],
+        other_statements: 7,
+    };
+    assert_snapshot!(report.render_text());
+    let empty = AdviceReport {
+        advice: Vec::new(),
+        statements: Vec::new(),
+        other_statements: 0,
+        plans: PlanMode::Generic,
+        server_version_num: 180000,
+        ..report
+    };
+    assert_snapshot!("advise_text_none", empty.render_text());
+}

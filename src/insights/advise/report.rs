@@ -30,7 +30,7 @@ impl crate::ui::Report for AdviceReport {
             let _ = writeln!(
                 out,
                 "   estimated size {}{}",
-                human_bytes(advice.estimated_bytes),
+                crate::ui::human::kib_bytes(advice.estimated_bytes),
                 if advice.makes_redundant.is_empty() {
                     String::new()
                 } else {
@@ -71,33 +71,5 @@ impl crate::ui::Report for AdviceReport {
             let _ = writeln!(out, "  {}: {}", one_line(&s.query, 70), s.reason);
         }
         out
-    }
-}
-
-/// 1536 → "1.5 kB".
-pub fn human_bytes(bytes: i64) -> String {
-    let units = ["bytes", "kB", "MB", "GB", "TB"];
-    let mut value = bytes as f64;
-    let mut unit = 0;
-    while value >= 1024.0 && unit + 1 < units.len() {
-        value /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 {
-        format!("{bytes} bytes")
-    } else {
-        format!("{value:.1} {}", units[unit])
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn sizes_read_like_pg_size_pretty() {
-        assert_eq!(human_bytes(512), "512 bytes");
-        assert_eq!(human_bytes(1536), "1.5 kB");
-        assert_eq!(human_bytes(8 * 1024 * 1024), "8.0 MB");
     }
 }
