@@ -49,7 +49,13 @@ install_garage() {
   fi
   command -v cargo >/dev/null || { log "cargo is needed to install Garage"; exit 1; }
   log "installing garage $GARAGE_VERSION with cargo (once; about 10-30 minutes)"
-  cargo install garage --version "$GARAGE_VERSION" --locked --quiet
+  # opt-level 1: the tests need a working store, not a fast one, and a fresh machine's CI run
+  # spends most of its install time here (opt-level 3: 1,240 s on a fresh clone at load 6-8;
+  # opt-level 1: 565 s beside other builds, 2026-11-27; not the same conditions). The storage
+  # benchmark's figures (docs/benchmarks/storage.md) were taken with an opt-level 3 build:
+  # PALMDB_GARAGE_OPT_LEVEL=3 for one like it.
+  CARGO_PROFILE_RELEASE_OPT_LEVEL=${PALMDB_GARAGE_OPT_LEVEL:-1} \
+    cargo install garage --version "$GARAGE_VERSION" --locked --quiet
   GARAGE=$HOME/.cargo/bin/garage
 }
 
