@@ -47,9 +47,10 @@ for major in "${majors[@]}"; do
   skip=()
   skipped_note=""
   if [ "$(psql "$url" -qAtc "SELECT count(*) FROM pg_available_extensions WHERE name = 'hypopg'")" = 0 ]; then
-    # The tests that create the hypopg extension (advise and its plan modes).
-    skip=(--skip advise --skip generic_plans)
-    skipped_note="advise tests skipped (no HypoPG for $major)"
+    # The tests that create the hypopg extension (advise and its plan modes, and the
+    # dashboard's browser test, whose advice page needs it).
+    skip=(--skip advise --skip generic_plans --skip dashboard::every_page_in_a_real_browser)
+    skipped_note="advise and dashboard browser tests skipped (no HypoPG for $major)"
   fi
   # That major's pg_dump / pg_restore / psql first on PATH (tests compare schemas with pg_dump).
   clients=$(bash scripts/matrix-postgres.sh "$major" clients)

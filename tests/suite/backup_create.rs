@@ -196,7 +196,17 @@ INSERT INTO "We ird.Table" VALUES
 #[test]
 fn every_type_comes_out_exact_and_loads_back_identical() {
     let db = TestDb::new("backup_types");
-    db.execute(TYPES_SQL);
+    if db.server_major() >= 14 {
+        db.execute(TYPES_SQL);
+    } else {
+        // Numeric infinity came in PostgreSQL 14, and 13 takes DEFAULT for a generated column
+        // in single-row VALUES only: one INSERT per row.
+        db.execute(
+            &TYPES_SQL
+                .replace("0.1, 'Infinity', '[]'", "0.1, 'NaN', '[]'")
+                .replace("),\n (", ");\nINSERT INTO \"We ird.Table\" VALUES ("),
+        );
+    }
     let dir = backup_dir();
     for compress in ["none", "zstd:1"] {
         let backup = create(&db, dir.path(), &["--compress", compress]);
@@ -1117,8 +1127,8 @@ fn on_a_terminal_restore_and_copy_show_the_same_bars_and_a_summary() {
     // The bar as it was last drawn: the whole table loaded.
     let bar = seen
         .lines()
-        .filter(|l| l.contains("public.readings") && l.contains(" rows/s, ") && l.contains("B/s"))
-        .last()
+        .rev()
+        .find(|l| l.contains("public.readings") && l.contains(" rows/s, ") && l.contains("B/s"))
         .unwrap_or_else(|| panic!("a restore bar with rows/s and MB/s: {seen}"));
     assert!(bar.contains("50.0k/50.0k rows"), "{bar}");
     assert_human_rates(bar);

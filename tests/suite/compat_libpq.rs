@@ -14,7 +14,7 @@ const PASSWORD: &str = "pgpass-horse-battery:staple";
 
 /// A login role that must authenticate with a password (pg_hba: +palmdb_password_auth).
 fn password_role(tag: &str) -> TestRole {
-    TestRole::create(
+    TestRole::create_on_system(
         &format!("pw_{tag}"),
         &format!("PASSWORD '{PASSWORD}' IN ROLE palmdb_password_auth, pg_monitor"),
     )
@@ -28,7 +28,7 @@ fn write(path: &std::path::Path, text: &str, mode: u32) {
 #[test]
 fn the_password_comes_from_pgpass_only_when_it_is_private() {
     let role = password_role("pgpass");
-    let db = TestDb::migrated("libpq_pgpass");
+    let db = TestDb::migrated_on_system("libpq_pgpass");
     let home = tempfile::tempdir().unwrap();
     let pgpass = home.path().join(".pgpass");
     // ':' in the password is escaped, as libpq requires; a comment and a non-matching line first.
@@ -84,7 +84,7 @@ fn the_password_comes_from_pgpass_only_when_it_is_private() {
 #[test]
 fn a_service_gives_host_database_user_and_options() {
     let role = password_role("service");
-    let db = TestDb::migrated("libpq_service");
+    let db = TestDb::migrated_on_system("libpq_service");
     let dir = tempfile::tempdir().unwrap();
     let services = dir.path().join("pg_service.conf");
     write(
@@ -192,7 +192,7 @@ const MIGRATION_LOCK_KEY: i64 = 0x7061_6c6d_6462;
 
 #[test]
 fn several_hosts_in_a_url_fall_through_to_one_that_answers_as_asked() {
-    let db = TestDb::migrated("libpq_hosts");
+    let db = TestDb::migrated_on_system("libpq_hosts");
     // Port 1 refuses; the second host is the server. read-write is what a primary is.
     let url = format!(
         "postgres://postgres@127.0.0.1:1,127.0.0.1:5432/{}?sslmode=disable&target_session_attrs=read-write",

@@ -58,7 +58,7 @@ fn backup_count(dir: &std::path::Path) -> usize {
 
 #[test]
 fn health_and_stats_work_through_transaction_pooling_even_in_parallel() {
-    let db = TestDb::migrated("pgb_health");
+    let db = TestDb::migrated_on_system("pgb_health");
     assert_success(&db.palmdb(&["demo-data", "--users", "200"]));
     let pooled = via(&db, TRANSACTION_PORT);
     // Eight at once on one pool of five servers: a statement prepared on one server and
@@ -109,7 +109,7 @@ fn health_and_stats_work_through_transaction_pooling_even_in_parallel() {
 
 #[test]
 fn migrate_refuses_transaction_pooling_and_uses_the_direct_url() {
-    let db = TestDb::new("pgb_migrate");
+    let db = TestDb::on_system("pgb_migrate");
     let pooled = via(&db, TRANSACTION_PORT);
     let out = palmdb_at(&pooled, &["migrate"]);
     let text = assert_exit(&out, 1);
@@ -158,7 +158,7 @@ fn migrate_refuses_transaction_pooling_and_uses_the_direct_url() {
 
 #[test]
 fn session_pooling_is_accepted_for_migrate_and_backup_create() {
-    let db = TestDb::new("pgb_session");
+    let db = TestDb::on_system("pgb_session");
     let session = via(&db, SESSION_PORT);
     assert_success(&palmdb_at(&session, &["migrate"]));
     let dir = tempfile::tempdir().unwrap();
@@ -172,7 +172,7 @@ fn session_pooling_is_accepted_for_migrate_and_backup_create() {
 
 #[test]
 fn backup_create_refuses_transaction_pooling_and_list_and_status_work_through_it() {
-    let db = TestDb::migrated("pgb_backup");
+    let db = TestDb::migrated_on_system("pgb_backup");
     assert_success(&db.palmdb(&["demo-data", "--users", "50"]));
     let pooled = via(&db, TRANSACTION_PORT);
     let dir = tempfile::tempdir().unwrap();
@@ -208,7 +208,7 @@ fn backup_create_refuses_transaction_pooling_and_list_and_status_work_through_it
     let out = palmdb_at(&pooled, &["backup", "status", "--dir", dir_arg]);
     assert!(assert_exit(&out, 0).contains("OK"));
     // The backup restores through the direct URL into a fresh database, checked row for row.
-    let target = TestDb::new("pgb_backup_target");
+    let target = TestDb::on_system("pgb_backup_target");
     let out = palmdb_command(&["restore", "latest", "--dir", dir_arg])
         .env("DATABASE_URL", via(&target, TRANSACTION_PORT))
         .env("DIRECT_URL", &target.url)
@@ -250,7 +250,7 @@ impl Serve {
 
 #[test]
 fn serve_answers_health_and_metrics_through_transaction_pooling() {
-    let db = TestDb::migrated("pgb_serve");
+    let db = TestDb::migrated_on_system("pgb_serve");
     let dir = tempfile::tempdir().unwrap();
     let server = Serve::start(
         &via(&db, TRANSACTION_PORT),
@@ -287,7 +287,7 @@ fn console() -> String {
 
 #[test]
 fn pool_health_sees_waiting_clients_and_a_full_pool_in_every_format_and_in_metrics() {
-    let db = TestDb::migrated("pgb_pools");
+    let db = TestDb::migrated_on_system("pgb_pools");
     let pooled = via(&db, TRANSACTION_PORT);
     let pool_checks = [
         "--check",
@@ -468,7 +468,7 @@ fn pool_health_sees_waiting_clients_and_a_full_pool_in_every_format_and_in_metri
 
 #[test]
 fn pool_checks_without_a_console_or_with_a_wrong_one_are_one_clear_line() {
-    let db = TestDb::migrated("pgb_console");
+    let db = TestDb::migrated_on_system("pgb_console");
     let out = palmdb_at(&db.url, &["health", "--check", "pgbouncer_max_wait"]);
     let text = assert_exit(&out, 3);
     assert!(text.contains("need --pgbouncer-url"), "{text}");

@@ -4,13 +4,13 @@
 use crate::common;
 use crate::common::role::TestRole;
 use crate::common::{
-    admin_url, assert_exit, assert_success, block_on, palmdb_command, stderr, TestDb,
+    assert_exit, assert_success, block_on, palmdb_command, stderr, system_admin_url, TestDb,
 };
 
 /// The server's own certificate: self-signed, so it is its own root for verify-ca.
 fn server_certificate() -> String {
     block_on(async {
-        common::connect(&admin_url())
+        common::connect(&system_admin_url())
             .await
             .query_one("SELECT current_setting('ssl_cert_file')", &[])
             .await
@@ -36,7 +36,7 @@ fn tls_in_use(url: &str) -> anyhow::Result<bool> {
 
 #[test]
 fn sslmode_require_encrypts_the_connection() {
-    let db = TestDb::new("connect_require");
+    let db = TestDb::on_system("connect_require");
     assert!(tls_in_use(&format!("{}?sslmode=require", db.url)).unwrap());
     assert!(!tls_in_use(&format!("{}?sslmode=disable", db.url)).unwrap());
     assert_success(
@@ -49,7 +49,7 @@ fn sslmode_require_encrypts_the_connection() {
 
 #[test]
 fn verify_ca_accepts_the_server_signed_by_the_given_root() {
-    let db = TestDb::new("connect_verify_ca");
+    let db = TestDb::on_system("connect_verify_ca");
     let url = format!(
         "{}?sslmode=verify-ca&sslrootcert={}",
         db.url,
@@ -60,7 +60,7 @@ fn verify_ca_accepts_the_server_signed_by_the_given_root() {
 
 #[test]
 fn verify_ca_rejects_a_server_not_signed_by_the_given_root() {
-    let db = TestDb::new("connect_verify_ca_wrong");
+    let db = TestDb::on_system("connect_verify_ca_wrong");
     // Any other certificate will do as the "wrong" root: a system CA did not sign ours.
     let wrong_root = std::fs::read_dir("/etc/ssl/certs")
         .unwrap()
@@ -87,7 +87,7 @@ fn verify_ca_rejects_a_server_not_signed_by_the_given_root() {
 
 #[test]
 fn verify_full_checks_the_host_name() {
-    let db = TestDb::new("connect_verify_full");
+    let db = TestDb::on_system("connect_verify_full");
     // The certificate names a host, never the address 127.0.0.1: verify-full must refuse.
     let url = format!(
         "{}?sslmode=verify-full&sslrootcert={}",
@@ -118,7 +118,7 @@ fn verify_modes_without_a_root_certificate_say_what_to_set() {
 
 #[test]
 fn libpq_variables_are_used_without_a_url() {
-    let db = TestDb::new("connect_pgvars");
+    let db = TestDb::on_system("connect_pgvars");
     let out = palmdb_command(&["migrate", "status"])
         .env("PGHOST", "127.0.0.1")
         .env("PGPORT", "5432")
@@ -134,7 +134,7 @@ fn libpq_variables_are_used_without_a_url() {
 
 /// A login role that must authenticate with a password (pg_hba: +palmdb_password_auth).
 fn password_role(password: &str) -> TestRole {
-    TestRole::create(
+    TestRole::create_on_system(
         "pw",
         &format!("PASSWORD '{password}' IN ROLE palmdb_password_auth"),
     )
@@ -249,7 +249,7 @@ fn verify_full_accepts_the_host_the_certificate_names() {
         names.contains("localhost"),
         "test expects a certificate for localhost, got: {names}"
     );
-    let db = TestDb::new("connect_verify_full_ok");
+    let db = TestDb::on_system("connect_verify_full_ok");
     let url = format!(
         "postgres://postgres@localhost:5432/{}?sslmode=verify-full&sslrootcert={cert}",
         db.name

@@ -339,8 +339,14 @@ fn a_failure_anywhere_leaves_the_database_as_it_was() {
 
     // Killed in the middle of loading a table created from the schema, then while the
     // indexes are built after the rows: the database is empty again, and the next run works.
+    // (pg_stat_progress_copy came in PostgreSQL 14: on 13, a COPY under way is the moment.)
+    let mid_copy = if target.server_major() >= 14 {
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_copy WHERE pid = $1 AND tuples_processed > 0)"
+    } else {
+        "SELECT EXISTS (SELECT 1 FROM pg_stat_activity WHERE pid = $1 AND query LIKE 'COPY %')"
+    };
     for moment in [
-        "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_copy WHERE pid = $1 AND tuples_processed > 0)",
+        mid_copy,
         "SELECT EXISTS (SELECT 1 FROM pg_stat_progress_create_index WHERE pid = $1)",
     ] {
         kill_restore_when(&target, &folder, moment);

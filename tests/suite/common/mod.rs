@@ -55,6 +55,19 @@ pub async fn connect(url: &str) -> Client {
     client
 }
 
+/// The admin URL of this machine's own server (5432), for the tests tied to it by design:
+/// its TLS certificate, its password roles and the PgBouncer instances in front of it. In a
+/// matrix pass (PALMDB_TEST_ADMIN_URL names another major's server) they still run there.
+pub fn system_admin_url() -> String {
+    std::env::var("PALMDB_SYSTEM_ADMIN_URL").unwrap_or_else(|_| {
+        if std::env::var_os("PALMDB_TEST_ADMIN_URL").is_some() {
+            "postgres://postgres@127.0.0.1:5432/postgres".to_string()
+        } else {
+            admin_url()
+        }
+    })
+}
+
 /// A database created for one test and dropped when the value is dropped.
 pub struct TestDb {
     pub name: String,
@@ -101,10 +114,30 @@ impl TestDb {
 
     /// A new database with palmdb's migrations applied.
     pub fn migrated(tag: &str) -> TestDb {
-        let db = TestDb::new(tag);
-        let out = db.palmdb(&["migrate"]);
+        TestDb::new(tag).with_migrations()
+    }
+
+    /// A new, empty database on this machine's own server ([`system_admin_url`]).
+    pub fn on_system(tag: &str) -> TestDb {
+        TestDb::new_on(&system_admin_url(), tag)
+    }
+
+    /// [`TestDb::migrated`] on this machine's own server.
+    pub fn migrated_on_system(tag: &str) -> TestDb {
+        TestDb::on_system(tag).with_migrations()
+    }
+
+    fn with_migrations(self) -> TestDb {
+        let out = self.palmdb(&["migrate"]);
         assert_success(&out);
-        db
+        self
+    }
+
+    /// The server's major version (13, 14, ... 18).
+    pub fn server_major(&self) -> u32 {
+        self.scalar("current_setting('server_version_num')::int / 10000")
+            .and_then(|v| v.parse().ok())
+            .expect("server_version_num")
     }
 
     /// A new database that is not Palm's: [`FOREIGN_SCHEMA`], nothing of palmdb's.

@@ -4,27 +4,40 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use super::{admin_url, block_on, connect, TestDb};
+use super::{admin, admin_url, system_admin_url, TestDb};
 
 static ROLES: AtomicUsize = AtomicUsize::new(0);
 
 pub struct TestRole {
     pub name: String,
+    /// The admin URL of the server it was created on.
+    admin: String,
 }
 
 impl TestRole {
     /// `CREATE ROLE <name> LOGIN <options>`, e.g. `NOSUPERUSER NOCREATEDB IN ROLE pg_monitor`
     /// or `PASSWORD '...' IN ROLE palmdb_password_auth`.
     pub fn create(tag: &str, options: &str) -> TestRole {
+        TestRole::create_on(&admin_url(), tag, options)
+    }
+
+    /// [`TestRole::create`] on this machine's own server ([`system_admin_url`]).
+    pub fn create_on_system(tag: &str, options: &str) -> TestRole {
+        TestRole::create_on(&system_admin_url(), tag, options)
+    }
+
+    fn create_on(admin: &str, tag: &str, options: &str) -> TestRole {
         let name = format!(
             "palmdb_{tag}_{}_{}",
             std::process::id(),
             ROLES.fetch_add(1, Ordering::SeqCst)
         );
         let sql = format!("DROP ROLE IF EXISTS {name}; CREATE ROLE {name} LOGIN {options}");
-        block_on(async move { connect(&admin_url()).await.batch_execute(&sql).await })
-            .unwrap_or_else(|e| panic!("cannot create the test role: {e}"));
-        TestRole { name }
+        admin::execute(admin, &sql).unwrap_or_else(|e| panic!("cannot create the test role: {e}"));
+        TestRole {
+            name,
+            admin: admin.to_string(),
+        }
     }
 
     /// The URL of `db` as this role.
@@ -38,10 +51,8 @@ impl TestRole {
 impl Drop for TestRole {
     fn drop(&mut self) {
         let sql = format!("DROP ROLE IF EXISTS {}", self.name);
-        block_on(async move {
-            if let Err(e) = connect(&admin_url()).await.batch_execute(&sql).await {
-                eprintln!("could not drop the test role: {e}");
-            }
-        });
+        if let Err(e) = admin::execute(&self.admin, &sql) {
+            eprintln!("could not drop the test role: {e}");
+        }
     }
 }
