@@ -29,18 +29,17 @@ pub fn is_checking(cli: &Cli) -> bool {
 }
 
 /// For commands whose stdout is a Nagios plugin line (`health --format nagios`, `backup
-/// status` without `--json`): how that line starts when the command fails and the error
-/// follows, since Nagios shows only stdout and would otherwise say "(No output)". None for
-/// every other command.
-pub fn nagios_failure_prefix(cli: &Cli) -> Option<&'static str> {
+/// status` without `--json`): how to write a failure there, since Nagios shows only stdout
+/// and would otherwise say "(No output)". None for every other command.
+pub fn nagios_failure_line(cli: &Cli) -> Option<fn(&str) -> String> {
     match &cli.command {
         Command::Health(HealthArgs {
             format: Some(crate::cli::HealthFormat::Nagios),
             ..
-        }) => Some("PALMDB HEALTH UNKNOWN - "),
+        }) => Some(crate::health::nagios::unknown_line),
         Command::Backup(BackupArgs {
             action: BackupAction::Status(args),
-        }) if !args.json => Some("BACKUP UNKNOWN: "),
+        }) if !args.json => Some(crate::backup::status::unknown_line),
         _ => None,
     }
 }

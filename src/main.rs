@@ -38,7 +38,7 @@ fn main() {
         .init();
 
     let checking = palmdb::commands::is_checking(&cli);
-    let nagios_prefix = palmdb::commands::nagios_failure_prefix(&cli);
+    let nagios_failure_line = palmdb::commands::nagios_failure_line(&cli);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
@@ -49,8 +49,8 @@ fn main() {
     let code = match runtime.block_on(palmdb::commands::run(cli)) {
         Ok(code) => code.code(),
         Err(err) => {
-            if let Some(prefix) = nagios_prefix {
-                println!("{prefix}{}", one_line(&err));
+            if let Some(line) = nagios_failure_line {
+                println!("{}", line(&one_line(&err)));
             }
             eprintln!("palmdb: {}", one_line(&err));
             let failure = failure_of(&err);

@@ -56,6 +56,11 @@ impl BackupStatus {
     }
 }
 
+/// The line for a status check that could not run (Nagios shows only stdout).
+pub fn unknown_line(reason: &str) -> String {
+    format!("BACKUP {}: {reason}", crate::ui::Verdict::Unknown.word())
+}
+
 impl crate::ui::Report for BackupStatus {
     /// One Nagios-style line: `BACKUP OK: ...`.
     fn render_text(&self) -> String {

@@ -44,6 +44,11 @@ pub fn render(report: &HealthReport) -> String {
     format!("PALMDB HEALTH {state} - {summary} | {}", perfdata.join(" "))
 }
 
+/// The line for a health check that could not run (Nagios shows only stdout).
+pub fn unknown_line(reason: &str) -> String {
+    format!("PALMDB HEALTH UNKNOWN - {reason}")
+}
+
 fn level(value: Option<f64>) -> String {
     value.map(|v| format_value(Some(v))).unwrap_or_default()
 }

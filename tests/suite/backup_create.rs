@@ -1043,25 +1043,7 @@ fn on_a_terminal_the_bars_show_human_rates_and_create_ends_with_a_summary() {
         .find(|l| l.contains("public.readings") && l.contains(" rows/s, ") && l.contains("B/s"))
         .unwrap_or_else(|| panic!("a bar with rows/s and MB/s: {seen}"));
     // `48.0k rows/s, 12.3 MB/s`, never a raw float such as `47,944.09718268498546/s`.
-    let words: Vec<&str> = bar.split_whitespace().collect();
-    let rows_per_second = words
-        .windows(2)
-        .find(|w| w[1] == "rows/s,")
-        .map(|w| w[0])
-        .expect("a rows/s figure");
-    let bytes_per_second = words
-        .windows(3)
-        .find(|w| w[0] == "rows/s,")
-        .map(|w| format!("{} {}", w[1], w[2]))
-        .expect("a bytes/s figure");
-    let human = |figure: &str| {
-        figure.len() <= 9 && !figure.contains(',') && figure.matches('.').count() <= 1
-    };
-    assert!(human(rows_per_second), "{rows_per_second} in {bar}");
-    assert!(
-        human(&bytes_per_second) && bytes_per_second.ends_with("B/s"),
-        "{bytes_per_second} in {bar}"
-    );
+    assert_human_rates(bar);
     // The bars fill their lines to the terminal's width, so the summary may share a text line
     // with the last bar (on screen it starts a line of its own).
     let summary = seen
@@ -1103,11 +1085,18 @@ fn assert_human_rates(bar: &str) {
         .find(|w| w[1] == "rows/s,")
         .map(|w| w[0])
         .unwrap_or_else(|| panic!("a rows/s figure in {bar}"));
+    let bytes_per_second = words
+        .windows(3)
+        .find(|w| w[0] == "rows/s,")
+        .map(|w| format!("{} {}", w[1], w[2]))
+        .unwrap_or_else(|| panic!("a bytes/s figure in {bar}"));
+    let human = |figure: &str| {
+        figure.len() <= 9 && !figure.contains(',') && figure.matches('.').count() <= 1
+    };
+    assert!(human(rows_per_second), "{rows_per_second} in {bar}");
     assert!(
-        rows_per_second.len() <= 9
-            && !rows_per_second.contains(',')
-            && rows_per_second.matches('.').count() <= 1,
-        "{rows_per_second} in {bar}"
+        human(&bytes_per_second) && bytes_per_second.ends_with("B/s"),
+        "{bytes_per_second} in {bar}"
     );
 }
 

@@ -49,18 +49,11 @@ fn fingerprint(db: &TestDb) -> Vec<(String, String)> {
         .collect()
 }
 
-fn server_major(db: &TestDb) -> u32 {
-    db.scalar("current_setting('server_version_num')::int / 10000")
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// Takes a backup on `from`, restores it into an empty database on `to`, and checks rows,
 /// history and that palmdb carries on there.
 fn backup_restores_into_newer_major(from: u32, to: u32) {
     let source = TestDb::new_on(&matrix_server(from), &format!("cross_from_{from}"));
-    assert_eq!(server_major(&source), from);
+    assert_eq!(source.server_major(), from);
     assert_success(&source.palmdb(&["migrate"]));
     assert_success(&source.palmdb(&["demo-data", "--users", "300", "--seed", "7"]));
     let dir = tempfile::tempdir().unwrap();
@@ -93,7 +86,7 @@ fn backup_restores_into_newer_major(from: u32, to: u32) {
     assert_exit(&tested, 0);
 
     let target = TestDb::new_on(&matrix_server(to), &format!("cross_into_{to}"));
-    assert_eq!(server_major(&target), to);
+    assert_eq!(target.server_major(), to);
     let restored = target.palmdb(&["restore", "latest", "--dir", dir_arg]);
     assert_success(&restored);
 

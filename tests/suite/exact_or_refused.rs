@@ -380,9 +380,7 @@ fn a_missing_or_old_pg_dump_is_one_error_and_no_schema_backs_up_without_it() {
         ),
         1,
     );
-    let server_major = source
-        .scalar("SELECT current_setting('server_version_num')::int / 10000")
-        .unwrap();
+    let server_major = source.server_major();
     assert!(
         text.contains(&format!("pg_dump {server_major} or newer")),
         "{text}"

@@ -1,6 +1,7 @@
 //! The integration-test harness itself: test databases that killed runs left behind are
 //! swept at the start of the next run, and those of running processes never are.
 
+use crate::common;
 use crate::common::sweep::{self, Creator};
 use crate::common::{admin_url, block_on, connect, TestDb};
 
@@ -16,13 +17,7 @@ fn a_finished_pid() -> u32 {
 
 /// One statement, or one boolean query, on the admin database.
 fn admin_execute(sql: String) {
-    block_on(async move {
-        connect(&admin_url())
-            .await
-            .batch_execute(&sql)
-            .await
-            .unwrap_or_else(|e| panic!("{sql}: {e}"));
-    });
+    common::admin::execute(&admin_url(), &sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
 }
 
 fn exists(name: &str) -> bool {

@@ -59,16 +59,9 @@ fn advise(db: &TestDb, extra: &[&str]) -> Value {
     json(&db.palmdb(&args))
 }
 
-fn server_version_num(db: &TestDb) -> i32 {
-    db.scalar("current_setting('server_version_num')")
-        .unwrap()
-        .parse()
-        .unwrap()
-}
-
 /// The plan modes this server supports: sample values always, generic plans from 16 on.
 fn plan_modes(db: &TestDb) -> Vec<&'static str> {
-    if server_version_num(db) >= 160000 {
+    if db.server_major() >= 16 {
         vec!["samples", "generic"]
     } else {
         vec!["samples"]
@@ -487,7 +480,7 @@ fn advise_never_proposes_a_prefix_duplicate_and_names_what_its_advice_makes_redu
 fn generic_plans_are_refused_before_postgresql_16_and_bad_shares_are_refused() {
     let db = TestDb::migrated("advise_modes");
     db.execute("CREATE EXTENSION pg_stat_statements; CREATE EXTENSION hypopg;");
-    if server_version_num(&db) < 160000 {
+    if db.server_major() < 16 {
         let out = db.palmdb(&["advise", "--plans", "generic"]);
         let text = assert_exit(&out, 1);
         assert!(

@@ -11,11 +11,7 @@ use serde_json::Value;
 
 /// `pg_dump --schema-only ARGS` of `db`, by the pg_dump of the server's major (or newer).
 fn schema_dump(db: &TestDb, args: &[&str]) -> String {
-    let major: u32 = db
-        .scalar("current_setting('server_version_num')::int / 10000")
-        .unwrap()
-        .parse()
-        .unwrap();
+    let major = db.server_major();
     let pg_dump = palmdb::pg_tools::find(&palmdb::pg_tools::Need {
         tool: palmdb::pg_tools::Tool::PgDump,
         explicit: None,
