@@ -71,6 +71,15 @@ impl S3Repo {
         objects
     }
 
+    /// The object's bytes, or None when it is not there (any more).
+    fn try_get(&self, key: &str) -> Option<Vec<u8>> {
+        let store = store();
+        let path = ObjectPath::from(format!("{}/{key}", self.prefix));
+        common::block_on(
+            async move { Some(store.get(&path).await.ok()?.bytes().await.ok()?.to_vec()) },
+        )
+    }
+
     fn get(&self, key: &str) -> Vec<u8> {
         let store = store();
         let path = ObjectPath::from(format!("{}/{key}", self.prefix));
@@ -216,8 +225,8 @@ fn big_source(tag: &str, rows: u32) -> TestDb {
     db
 }
 
-/// Waits until `repo` holds an unfinished backup with a multipart upload open (the backup is
-/// mid-upload), or panics after `within`.
+/// Waits until `repo` holds an unfinished backup whose lease lists a multipart upload (the
+/// backup is mid-upload and has written that down), or panics after `within`.
 fn wait_mid_upload(repo: &S3Repo, child: &mut std::process::Child, within: Duration) {
     let deadline = Instant::now() + within;
     loop {
@@ -225,7 +234,20 @@ fn wait_mid_upload(repo: &S3Repo, child: &mut std::process::Child, within: Durat
             panic!("the backup ended ({status}) before it was caught mid-upload");
         }
         let unfinished = repo.repository().unfinished().unwrap();
-        if unfinished.iter().any(|u| u.open_uploads > 0) {
+        let recorded = |name: &str| {
+            let lease = repo
+                .try_get(&format!("{name}/.in-progress"))
+                .unwrap_or_default();
+            serde_json::from_slice::<Value>(&lease).is_ok_and(|lease| {
+                lease["uploads"]
+                    .as_array()
+                    .is_some_and(|uploads| !uploads.is_empty())
+            })
+        };
+        if unfinished
+            .iter()
+            .any(|u| u.open_uploads > 0 && recorded(&u.name))
+        {
             return;
         }
         assert!(
@@ -873,7 +895,7 @@ fn a_backup_killed_mid_upload_is_never_listed_and_prune_cleans_it_up() {
     assert_eq!(unfinished.len(), 1);
     let lease_key = format!("{}/.in-progress", unfinished[0].name);
     let lease: Value = serde_json::from_slice(&repo.get(&lease_key)).unwrap();
-    let uploads: Vec<(String, String)> = lease["uploads"]
+    let mut uploads: Vec<(String, String)> = lease["uploads"]
         .as_array()
         .unwrap()
         .iter()
@@ -885,6 +907,19 @@ fn a_backup_killed_mid_upload_is_never_listed_and_prune_cleans_it_up() {
         })
         .collect();
     assert!(!uploads.is_empty());
+    // A writer killed between starting an upload and writing it down in its lease leaves an
+    // upload only the store knows of; prune must find it there too.
+    let unrecorded = format!("{}/public.unrecorded.jsonl.zst", unfinished[0].name);
+    let unrecorded_id = {
+        let store = store();
+        let path = ObjectPath::from(format!("{}/{unrecorded}", repo.prefix));
+        common::block_on(async move {
+            use object_store::multipart::MultipartStore;
+            store.create_multipart(&path).await
+        })
+        .unwrap()
+    };
+    uploads.push((unrecorded, unrecorded_id));
 
     // A writer that may be alive (its lease is fresh) is left alone...
     let prune = |grace: &str| {
@@ -908,7 +943,10 @@ fn a_backup_killed_mid_upload_is_never_listed_and_prune_cleans_it_up() {
     std::thread::sleep(Duration::from_secs(32));
     let report = prune("30s");
     assert_eq!(report["deleted"][0]["kind"], "partial", "{report}");
-    assert!(report["deleted"][0]["open_uploads"].as_u64().unwrap() >= 1);
+    assert!(
+        report["deleted"][0]["open_uploads"].as_u64().unwrap() >= uploads.len() as u64,
+        "{report}"
+    );
     assert!(repo.objects().is_empty(), "{:?}", repo.objects());
     for (key, upload_id) in uploads {
         let store = store();

@@ -23,6 +23,7 @@ mod local;
 mod location;
 mod object;
 mod object_io;
+mod open_uploads;
 mod s3_settings;
 
 use std::io::{self, Read, Write};

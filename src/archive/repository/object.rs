@@ -33,6 +33,7 @@ use serde::{Deserialize, Serialize};
 
 use super::bridge;
 use super::object_io::{ObjectSink, ObjectSource};
+use super::open_uploads::BucketEndpoint;
 use super::s3_settings::S3Settings;
 use super::{FileSink, FileSource, Unfinished};
 use crate::archive::naming::{backup_id, is_backup_id, MANIFEST_FILE};
@@ -57,6 +58,8 @@ pub struct ObjectRepo {
     bucket: String,
     endpoint: String,
     prefix: String,
+    /// For what `object_store` cannot ask: the uploads the store holds open.
+    bucket_endpoint: BucketEndpoint,
 }
 
 /// What the listing shows of one `<prefix>/<name>/`.
@@ -119,6 +122,7 @@ impl ObjectRepo {
             bucket: bucket.to_string(),
             endpoint: shown_endpoint,
             prefix: prefix.to_string(),
+            bucket_endpoint: BucketEndpoint::new(bucket, settings)?,
         })
     }
 
@@ -390,10 +394,7 @@ impl ObjectRepo {
                     continue;
                 }
             }
-            let open_uploads = match &info.lease {
-                Some(lease) => self.read_lease(&lease.location).uploads.len(),
-                None => 0,
-            };
+            let open_uploads = self.open_uploads(&self.backup_prefix(&name))?.len();
             found.push(Unfinished {
                 name,
                 last_activity: activity,
@@ -413,14 +414,44 @@ impl ObjectRepo {
         if self.is_published(&prefix)? {
             anyhow::bail!("refusing to delete {name}: it was published in the meantime");
         }
-        let lease = self.read_lease(&prefix.clone().join(LEASE_FILE));
-        for upload in &lease.uploads {
-            self.abort_upload(
-                &prefix.clone().join(upload.file.as_str()),
-                &upload.upload_id,
-            )?;
+        for (path, upload_id) in self.open_uploads(&prefix)? {
+            self.abort_upload(&path, &upload_id)?;
         }
         self.delete_prefix(&prefix, false)
+    }
+
+    /// The uploads open under an unfinished backup's prefix: those its lease lists, and those
+    /// the store holds that the lease never recorded (a writer killed between starting an
+    /// upload and writing it down). A store that cannot list uploads leaves the lease's.
+    fn open_uploads(&self, prefix: &Path) -> Result<Vec<(Path, String)>> {
+        let lease = self.read_lease(&prefix.clone().join(LEASE_FILE));
+        let mut open: Vec<(Path, String)> = lease
+            .uploads
+            .iter()
+            .map(|u| (prefix.clone().join(u.file.as_str()), u.upload_id.clone()))
+            .collect();
+        let s3 = self.s3.clone();
+        let endpoint = self.bucket_endpoint.clone();
+        let listed_prefix = prefix.clone();
+        match bridge::run(async move { endpoint.open_uploads(&s3, &listed_prefix).await }) {
+            Ok(listed) => {
+                for upload in listed {
+                    let path = Path::from(upload.key.as_str());
+                    if !open
+                        .iter()
+                        .any(|(p, id)| *p == path && *id == upload.upload_id)
+                    {
+                        open.push((path, upload.upload_id));
+                    }
+                }
+            }
+            Err(e) => tracing::warn!(
+                "cannot list the uploads open under {}: {}; aborting those its lease lists",
+                self.describe(prefix),
+                crate::error::one_line(&e)
+            ),
+        }
+        Ok(open)
     }
 
     pub(super) fn abort_upload(&self, path: &Path, upload_id: &str) -> Result<()> {
@@ -745,6 +776,6 @@ fn chain_text(err: &dyn std::error::Error) -> String {
     text
 }
 
-fn one_line(text: &str) -> String {
+pub(super) fn one_line(text: &str) -> String {
     text.split_whitespace().collect::<Vec<_>>().join(" ")
 }
