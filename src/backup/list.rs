@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::archive::repository::{id_key, Backup, Repository};
 use crate::archive::Manifest;
-use crate::ui::human::binary_bytes as human_bytes;
+use crate::ui::human::pg_size;
 use crate::ui::table::{Align, Table};
 
 /// One backup, as `list --json` prints it.
@@ -154,7 +154,7 @@ fn render_text(backups: &[BackupSummary]) -> String {
             b.completed_at.format("%Y-%m-%d %H:%M:%S").to_string(),
             b.tables.to_string(),
             b.rows.to_string(),
-            human_bytes(b.bytes),
+            pg_size(b.bytes as i64),
             if b.masked { "yes" } else { "no" }.to_string(),
             if b.encrypted { "yes" } else { "no" }.to_string(),
         ]);

@@ -1,7 +1,8 @@
-//! Numbers as people read them on a terminal: counts (`48.0k`), sizes (`12.3 MB`), rates
-//! (`48.0k rows/s, 12.3 MB/s`) and durations (`1m05s`). Sizes are decimal (1 MB = 10^6 bytes),
-//! as disks and network links are counted, except [`binary_bytes`], which `backup list` has
-//! always printed.
+//! Numbers as people read them on a terminal: counts (`48.0k`), rates (`48.0k rows/s,
+//! 12.3 MB/s`), durations (`1m05s`) and sizes. Two size conventions, each where its readers
+//! expect it: amounts moving (progress, rates) are decimal as disks and links count them
+//! ([`bytes`]); sizes of things stored (backups, indexes) are PostgreSQL's, 1024-based, as
+//! `pg_size_pretty` and psql users write them ([`pg_size`]).
 
 use std::time::Duration;
 
@@ -15,14 +16,10 @@ pub fn bytes(n: u64) -> String {
     scaled(n as f64, &["B", "kB", "MB", "GB", "TB"], " ")
 }
 
-/// `1.2 MiB`: what `backup list` prints in its SIZE column.
-pub fn binary_bytes(n: u64) -> String {
-    indicatif::BinaryBytes(n).to_string()
-}
-
 /// `512 bytes`, `1.5 kB`, `8.0 MB`: sizes counted in 1024s with PostgreSQL's unit names, as
-/// `pg_size_pretty` and psql users write them (index sizes in `advise` and the dashboard).
-pub fn kib_bytes(bytes: i64) -> String {
+/// `pg_size_pretty` and psql users write them (`backup list`, index sizes in `advise` and the
+/// dashboard).
+pub fn pg_size(bytes: i64) -> String {
     let units = ["bytes", "kB", "MB", "GB", "TB"];
     let mut value = bytes as f64;
     let mut unit = 0;
@@ -91,9 +88,9 @@ mod tests {
 
     #[test]
     fn kib_sizes_read_like_psql() {
-        assert_eq!(kib_bytes(512), "512 bytes");
-        assert_eq!(kib_bytes(1536), "1.5 kB");
-        assert_eq!(kib_bytes(8 * 1024 * 1024), "8.0 MB");
+        assert_eq!(pg_size(512), "512 bytes");
+        assert_eq!(pg_size(1536), "1.5 kB");
+        assert_eq!(pg_size(8 * 1024 * 1024), "8.0 MB");
     }
 
     #[test]
@@ -105,7 +102,6 @@ mod tests {
         assert_eq!(count(1_234_567.0), "1.2M");
         assert_eq!(bytes(0), "0 B");
         assert_eq!(bytes(12_345_678), "12.3 MB");
-        assert_eq!(binary_bytes(1024 * 1024), "1.00 MiB");
         assert_eq!(
             rates(96_000, 24_600_000, Duration::from_secs(2)),
             "48.0k rows/s, 12.3 MB/s"

@@ -2,7 +2,7 @@
 //! called over real HTTP. Faults are real too: a closed port, a dropped database, a "database"
 //! that accepts connections and never answers, a client that never finishes its request.
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -228,7 +228,7 @@ fn a_token_file_is_accepted_and_its_token_works() {
     std::fs::write(&file, "file-token-0123456789abcdef0123456789\n").unwrap();
     std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
     let backups = tempfile::tempdir().unwrap();
-    let mut child = palmdb_command(&[
+    let mut cmd = palmdb_command(&[
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -236,26 +236,12 @@ fn a_token_file_is_accepted_and_its_token_works() {
         backups.path().to_str().unwrap(),
         "--token-file",
         file.to_str().unwrap(),
-    ])
-    .env("DATABASE_URL", closed_port_url())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split("http://")
-        .nth(1)
-        .unwrap()
-        .split_whitespace()
-        .next()
-        .unwrap()
-        .to_string();
+    ]);
+    cmd.env("DATABASE_URL", closed_port_url());
+    let server = ServeProcess::spawn(cmd, |_| {});
     let status = |token: &str| {
         client()
-            .get(format!("http://{addr}/backups"))
+            .get(server.url("/backups"))
             .bearer_auth(token)
             .send()
             .unwrap()
@@ -266,8 +252,6 @@ fn a_token_file_is_accepted_and_its_token_works() {
         StatusCode::OK
     );
     assert_eq!(status(ADMIN), StatusCode::UNAUTHORIZED);
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 // ----- authentication -------------------------------------------------------------------------
@@ -1128,20 +1112,17 @@ fn tls_serves_https_on_any_address_and_refuses_a_shared_key() {
     assert!(text.contains(&format!("HINT: chmod 600 {key}")), "{text}");
 
     std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    let mut child = palmdb_command(&["serve", "--listen", "0.0.0.0:0", "--tls-cert", cert])
-        .args(["--tls-key", key])
+    let mut cmd = palmdb_command(&["serve", "--listen", "0.0.0.0:0", "--tls-cert", cert]);
+    cmd.args(["--tls-key", key])
         .env("PALMDB_ADMIN_TOKEN", ADMIN)
-        .env("DATABASE_URL", closed_port_url())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stderr.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    assert!(line.contains("listening on https://"), "{line}");
-    let port = line.split("https://0.0.0.0:").nth(1).unwrap();
-    let addr = format!("127.0.0.1:{}", port.split_whitespace().next().unwrap());
+        .env("DATABASE_URL", closed_port_url());
+    let server = ServeProcess::spawn(cmd, |_| {});
+    assert!(
+        server.base.starts_with("https://0.0.0.0:"),
+        "{}",
+        server.base
+    );
+    let addr = format!("127.0.0.1:{}", server.port());
 
     let response = https_get(&addr, "/backups/status", ADMIN);
     assert!(response.starts_with("HTTP/1.1 "), "{response}");
@@ -1159,8 +1140,6 @@ fn tls_serves_https_on_any_address_and_refuses_a_shared_key() {
     let mut answer = Vec::new();
     let _ = plain.read_to_end(&mut answer);
     assert!(!String::from_utf8_lossy(&answer).contains("ok\n"));
-    let _ = child.kill();
-    let _ = child.wait();
 }
 
 #[test]

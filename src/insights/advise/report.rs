@@ -30,7 +30,7 @@ impl crate::ui::Report for AdviceReport {
             let _ = writeln!(
                 out,
                 "   estimated size {}{}",
-                crate::ui::human::kib_bytes(advice.estimated_bytes),
+                crate::ui::human::pg_size(advice.estimated_bytes),
                 if advice.makes_redundant.is_empty() {
                     String::new()
                 } else {

@@ -90,7 +90,7 @@ pub fn bars(items: &[(String, f64)], unit: fn(f64) -> String) -> Markup {
 
 /// 1536 → "1.5 kB", as pg_size_pretty writes sizes.
 pub fn bytes(value: f64) -> String {
-    crate::ui::human::kib_bytes(value.round() as i64)
+    crate::ui::human::pg_size(value.round() as i64)
 }
 
 #[cfg(test)]

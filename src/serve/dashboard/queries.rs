@@ -122,7 +122,7 @@ fn advice_list(report: &AdviceReport) -> Markup {
             section.advice data-table=(a.table) data-columns=(a.columns.join(",")) {
                 pre { code { (a.create_index) } }
                 p {
-                    "Estimated size " (crate::ui::human::kib_bytes(a.estimated_bytes))
+                    "Estimated size " (crate::ui::human::pg_size(a.estimated_bytes))
                     @if !a.makes_redundant.is_empty() {
                         "; makes redundant (drop once built): " (a.makes_redundant.join(", "))
                     }

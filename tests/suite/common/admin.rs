@@ -69,3 +69,31 @@ pub fn execute(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
         done => done,
     }
 }
+
+/// The rows of `sql` (a simple query, no parameters) on the shared connection to `url`, each
+/// value as text (None for NULL); retried once like [`execute`].
+pub fn rows(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
+    let run = |client: Arc<Client>| {
+        let sql = sql.to_string();
+        on_admin_runtime(async move {
+            let messages = client.simple_query(&sql).await?;
+            Ok::<_, tokio_postgres::Error>(
+                messages
+                    .into_iter()
+                    .filter_map(|message| match message {
+                        tokio_postgres::SimpleQueryMessage::Row(row) => Some(
+                            (0..row.len())
+                                .map(|i| row.get(i).map(str::to_string))
+                                .collect(),
+                        ),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        })
+    };
+    match run(client(url)) {
+        Err(e) if e.is_closed() => run(client(url)),
+        done => done,
+    }
+}

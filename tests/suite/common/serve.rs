@@ -1,4 +1,4 @@
-//! `palmdb serve` started by a test: on a free port, its address read from its log, its
+//! `palmdb serve` started by a test: on a free port, its address (http or https) read from its log, its
 //! stderr kept for the test to read, killed when dropped.
 
 use std::io::{BufRead, BufReader};
@@ -9,7 +9,7 @@ use std::time::Duration;
 /// A running `palmdb serve`.
 pub struct ServeProcess {
     pub child: Child,
-    /// `http://127.0.0.1:PORT`, as the server logged it.
+    /// `http://127.0.0.1:PORT` (`https://` with TLS), as the server logged it.
     pub base: String,
     log: Arc<Mutex<String>>,
 }
@@ -29,8 +29,11 @@ impl ServeProcess {
             // Whole lines: a read that ends inside the address would send a cut-off port (a
             // test once asked another program's port and got its 403).
             for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                if let Some(rest) = line.split("listening on http://").nth(1) {
-                    let _ = tx.send(rest.split_whitespace().next().unwrap_or("").to_string());
+                if let Some(rest) = line.split("listening on ").nth(1) {
+                    let url = rest.split_whitespace().next().unwrap_or("");
+                    if url.starts_with("http://") || url.starts_with("https://") {
+                        let _ = tx.send(url.to_string());
+                    }
                 }
                 {
                     let mut all = sink.lock().unwrap();
@@ -41,17 +44,23 @@ impl ServeProcess {
             }
         });
         match rx.recv_timeout(Duration::from_secs(30)) {
-            Ok(addr) => ServeProcess {
-                child,
-                base: format!("http://{addr}"),
-                log,
-            },
+            Ok(base) => ServeProcess { child, base, log },
             Err(_) => {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!("palmdb serve did not start:\n{}", log.lock().unwrap());
             }
         }
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        let port = self
+            .base
+            .rsplit(':')
+            .next()
+            .expect("an address with a port");
+        port.parse().expect("a port number")
     }
 
     /// `base` + `path`.

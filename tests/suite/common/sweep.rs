@@ -12,7 +12,7 @@
 use std::collections::HashSet;
 use std::sync::Mutex;
 
-use super::{block_on, connect};
+use super::admin;
 
 /// Prefix of every test database (see `TestDb::new_on`).
 pub const PREFIX: &str = "palmdb_t_";
@@ -119,33 +119,27 @@ pub fn sweep(admin: &str) {
     if !is_local(admin) || start_time(std::process::id()).is_none() {
         return;
     }
-    let admin = admin.to_string();
-    block_on(async move {
-        let client = connect(&admin).await;
-        let rows = client
-            .query(
-                "SELECT d.datname, shobj_description(d.oid, 'pg_database') AS comment
-                 FROM pg_database AS d
-                 WHERE starts_with(d.datname, $1)",
-                &[&PREFIX],
-            )
-            .await
-            .unwrap_or_default();
-        for row in rows {
-            let name: String = row.get("datname");
-            let comment: Option<String> = row.get("comment");
-            if is_leftover(&name, comment.as_deref()) {
-                let drop = format!(
-                    "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
-                    name.replace('"', "\"\"")
-                );
-                match client.batch_execute(&drop).await {
-                    Ok(()) => eprintln!("dropped {name}, left by a test run that is gone"),
-                    Err(e) => eprintln!("could not drop the leftover {name}: {e}"),
-                }
+    // The prefix is ours and plain (letters and underscores): no quoting needed.
+    let leftovers = format!(
+        "SELECT d.datname, shobj_description(d.oid, 'pg_database')
+         FROM pg_database AS d
+         WHERE starts_with(d.datname, '{PREFIX}')"
+    );
+    for row in admin::rows(admin, &leftovers).unwrap_or_default() {
+        let (Some(name), comment) = (row[0].clone(), row[1].as_deref()) else {
+            continue;
+        };
+        if is_leftover(&name, comment) {
+            let drop = format!(
+                "DROP DATABASE IF EXISTS \"{}\" WITH (FORCE)",
+                name.replace('"', "\"\"")
+            );
+            match admin::execute(admin, &drop) {
+                Ok(()) => eprintln!("dropped {name}, left by a test run that is gone"),
+                Err(e) => eprintln!("could not drop the leftover {name}: {e}"),
             }
         }
-    });
+    }
 }
 
 /// Whether the server is on this machine (a Unix socket or a loopback address): only then is
