@@ -78,6 +78,17 @@ tls_url="$base_url?sslmode=require"
 rm -rf "$work" && mkdir -p "$work"
 copy_sql=$work/copy.sql
 for t in $tables; do echo "COPY $t TO STDOUT;" >>"$copy_sql"; done
+# The floor at --jobs 2: the same COPYs over two connections, the tables dealt biggest first
+# to the less busy one, as palmdb hands them to its jobs.
+jobs_sql=("$work/copy-1.sql" "$work/copy-2.sql")
+: >"${jobs_sql[0]}"; : >"${jobs_sql[1]}"
+dealt=(0 0)
+while read -r t size; do
+    j=0; [ "${dealt[1]}" -lt "${dealt[0]}" ] && j=1
+    echo "COPY $t TO STDOUT;" >>"${jobs_sql[$j]}"
+    dealt[j]=$((dealt[j] + size))
+done < <(psql "$DATABASE_URL" -AtF' ' -c "SELECT format('%I.%I', schemaname, relname), pg_table_size(relid)
+                                           FROM pg_stat_user_tables ORDER BY 2 DESC, 1")
 
 results=$work/results.md
 : >"$results"
@@ -129,6 +140,9 @@ echo "running (each line: wall s, output MB, peak RSS MB)" >&2
 if [ "$part" != storage ]; then
 measure 'raw `COPY ... TO STDOUT` > /dev/null (psql, the floor)' - \
     psql "$DATABASE_URL" -q -o /dev/null -f "$copy_sql"
+measure 'raw `COPY ... TO STDOUT` > /dev/null over 2 connections (the floor at `--jobs 2`)' - \
+    bash -c 'psql "$1" -q -o /dev/null -f "$2" & first=$!; psql "$1" -q -o /dev/null -f "$3" && wait $first' \
+    _ "$DATABASE_URL" "${jobs_sql[0]}" "${jobs_sql[1]}"
 measure '`pg_dump -Fc` (gzip, default level)' "$work/dump.fc" \
     pg_dump -Fc -f "$work/dump.fc" "$DATABASE_URL"
 # Some pg_dump builds have no TLS (PyPI's 18): say so in the table instead of failing.
@@ -197,12 +211,13 @@ storage_part() {
     # requests have no body, so it is the hash of nothing.
     local empty_sha256=e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855
     # Deletes what the runs stored under the prefix (curl signs the requests; the key is
-    # handed over in a config on a pipe, never on a command line).
+    # handed over in a config on a pipe, never on a command line). The query's `/` is written
+    # %2F: curl signs it as given, and S3 checks the signature against the encoded form.
     s3_clean() {
         local key
         for key in $(curl -fsS -K <(printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY") \
                 --aws-sigv4 "aws:amz:$AWS_REGION:s3" -H "x-amz-content-sha256: $empty_sha256" \
-                "$AWS_ENDPOINT_URL/$PALMDB_TEST_S3_BUCKET?list-type=2&prefix=$prefix/" |
+                "$AWS_ENDPOINT_URL/$PALMDB_TEST_S3_BUCKET?list-type=2&prefix=$prefix%2F" |
                 grep -o '<Key>[^<]*</Key>' | sed 's/<[^>]*>//g'); do
             curl -fsS -K <(printf 'user = "%s:%s"\n' "$AWS_ACCESS_KEY_ID" "$AWS_SECRET_ACCESS_KEY") \
                 --aws-sigv4 "aws:amz:$AWS_REGION:s3" -H "x-amz-content-sha256: $empty_sha256" -X DELETE \
