@@ -19,7 +19,7 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use futures_util::{StreamExt, TryStreamExt};
 use object_store::aws::{AmazonS3, AmazonS3Builder};
@@ -394,7 +394,16 @@ impl ObjectRepo {
                     continue;
                 }
             }
-            let open_uploads = self.open_uploads(&self.backup_prefix(&name))?.len();
+            // A count to show: when the store cannot be asked now, what the lease says.
+            let prefix = self.backup_prefix(&name);
+            let open_uploads = self.open_uploads(&prefix).map_or_else(
+                |_| {
+                    self.read_lease(&prefix.clone().join(LEASE_FILE))
+                        .uploads
+                        .len()
+                },
+                |open| open.len(),
+            );
             found.push(Unfinished {
                 name,
                 last_activity: activity,
@@ -422,7 +431,9 @@ impl ObjectRepo {
 
     /// The uploads open under an unfinished backup's prefix: those its lease lists, and those
     /// the store holds that the lease never recorded (a writer killed between starting an
-    /// upload and writing it down). A store that cannot list uploads leaves the lease's.
+    /// upload and writing it down). A store that will not list uploads leaves the lease's; one
+    /// whose listing keeps failing is an error, so that the backup's objects (and the lease
+    /// that names it) stay for the next prune rather than its uploads being forgotten.
     fn open_uploads(&self, prefix: &Path) -> Result<Vec<(Path, String)>> {
         let lease = self.read_lease(&prefix.clone().join(LEASE_FILE));
         let mut open: Vec<(Path, String)> = lease
@@ -433,23 +444,23 @@ impl ObjectRepo {
         let s3 = self.s3.clone();
         let endpoint = self.bucket_endpoint.clone();
         let listed_prefix = prefix.clone();
-        match bridge::run(async move { endpoint.open_uploads(&s3, &listed_prefix).await }) {
-            Ok(listed) => {
-                for upload in listed {
-                    let path = Path::from(upload.key.as_str());
-                    if !open
-                        .iter()
-                        .any(|(p, id)| *p == path && *id == upload.upload_id)
-                    {
-                        open.push((path, upload.upload_id));
-                    }
-                }
-            }
-            Err(e) => tracing::warn!(
-                "cannot list the uploads open under {}: {}; aborting those its lease lists",
+        let listed = bridge::run(async move { endpoint.open_uploads(&s3, &listed_prefix).await })
+            .with_context(|| {
+            format!(
+                "cannot list the uploads open under {} at {}; nothing of it was deleted, \
+                     the next prune tries again",
                 self.describe(prefix),
-                crate::error::one_line(&e)
-            ),
+                self.endpoint
+            )
+        })?;
+        for upload in listed.unwrap_or_default() {
+            let path = Path::from(upload.key.as_str());
+            if !open
+                .iter()
+                .any(|(p, id)| *p == path && *id == upload.upload_id)
+            {
+                open.push((path, upload.upload_id));
+            }
         }
         Ok(open)
     }

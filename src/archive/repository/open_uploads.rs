@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{anyhow, Context, Result};
 use object_store::aws::{AmazonS3, AwsAuthorizer};
 use object_store::client::HttpRequestBody;
 use object_store::path::Path;
@@ -69,8 +69,33 @@ impl BucketEndpoint {
         })
     }
 
-    /// Every multipart upload open under `prefix` (a folder: `<prefix>/` is what is listed).
-    pub async fn open_uploads(&self, s3: &AmazonS3, prefix: &Path) -> Result<Vec<StoreUpload>> {
+    /// Every multipart upload open under `prefix` (a folder: `<prefix>/` is what is listed);
+    /// None when the store will not list uploads (it does not implement the call, or the key
+    /// may not use it). A failure that may pass (5xx, no answer) is tried again, twice.
+    pub async fn open_uploads(
+        &self,
+        s3: &AmazonS3,
+        prefix: &Path,
+    ) -> Result<Option<Vec<StoreUpload>>> {
+        let mut pause = Duration::from_secs(1);
+        for attempt in 1.. {
+            match self.list(s3, prefix).await {
+                Ok(found) => return Ok(Some(found)),
+                Err(Listing::CannotList(why)) => {
+                    tracing::warn!("the store will not list open uploads: {why}");
+                    return Ok(None);
+                }
+                Err(Listing::Failed(e)) if attempt >= TRIES => return Err(e),
+                Err(Listing::Failed(_)) => {
+                    tokio::time::sleep(pause).await;
+                    pause *= 2;
+                }
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    async fn list(&self, s3: &AmazonS3, prefix: &Path) -> Result<Vec<StoreUpload>, Listing> {
         let folder = format!("{prefix}/");
         let mut found = Vec::new();
         let mut markers: Option<(String, String)> = None;
@@ -98,13 +123,21 @@ impl BucketEndpoint {
                 page.next_upload_id_marker,
             ) {
                 (true, Some(key), Some(upload)) => markers = Some((key, upload)),
-                (true, ..) => bail!("the store cut the list of uploads short without a marker"),
+                (true, ..) => {
+                    return Err(Listing::Failed(anyhow!(
+                        "the store cut the list of uploads short without a marker"
+                    )))
+                }
                 _ => return Ok(found),
             }
         }
     }
 
-    async fn get<T: for<'de> Deserialize<'de>>(&self, s3: &AmazonS3, url: &str) -> Result<T> {
+    async fn get<T: for<'de> Deserialize<'de>>(
+        &self,
+        s3: &AmazonS3,
+        url: &str,
+    ) -> Result<T, Listing> {
         let credential = s3
             .credentials()
             .get_credential()
@@ -124,10 +157,42 @@ impl BucketEndpoint {
         let status = response.status();
         let body = response.text().await.context("the store's answer")?;
         if !status.is_success() {
-            bail!("the store answered {status}: {}", first_line(&body));
+            let why = format!("the store answered {status}: {}", first_line(&body));
+            return Err(if cannot_list(status) {
+                Listing::CannotList(why)
+            } else {
+                Listing::Failed(anyhow!(why))
+            });
         }
-        quick_xml::de::from_str(&body).context("the store's answer is not a list of uploads")
+        quick_xml::de::from_str(&body)
+            .context("the store's answer is not a list of uploads")
+            .map_err(Listing::Failed)
     }
+}
+
+/// How many times a listing that failed is tried in all.
+const TRIES: u32 = 3;
+
+/// Why a listing did not come back.
+enum Listing {
+    /// The store will not do it for us (not implemented, or not allowed): asking again is
+    /// pointless.
+    CannotList(String),
+    /// Anything else; may pass.
+    Failed(anyhow::Error),
+}
+
+impl From<anyhow::Error> for Listing {
+    fn from(e: anyhow::Error) -> Listing {
+        Listing::Failed(e)
+    }
+}
+
+/// Answers that mean the store will not list uploads for this key: not implemented (501),
+/// not allowed (403, a key without `s3:ListBucketMultipartUploads`), or a method it does not
+/// know (405, 400 from stores that take `?uploads` for something else).
+fn cannot_list(status: reqwest::StatusCode) -> bool {
+    matches!(status.as_u16(), 400 | 403 | 405 | 501)
 }
 
 /// The store's error text, shortened to one line (an XML body with `<Message>` when it has one).
@@ -173,6 +238,22 @@ mod tests {
         let page: ListResult = quick_xml::de::from_str(xml).unwrap();
         assert!(page.upload.is_empty());
         assert!(!page.is_truncated);
+    }
+
+    #[test]
+    fn a_refusal_is_final_and_a_server_error_is_tried_again() {
+        for code in [400, 403, 405, 501] {
+            assert!(
+                cannot_list(reqwest::StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
+        }
+        for code in [500, 502, 503, 504, 404] {
+            assert!(
+                !cannot_list(reqwest::StatusCode::from_u16(code).unwrap()),
+                "{code}"
+            );
+        }
     }
 
     #[test]
