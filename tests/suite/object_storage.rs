@@ -185,22 +185,6 @@ fn list_ids(db: &TestDb, repo: &str) -> Vec<String> {
         .collect()
 }
 
-/// Source and target hold the same tables with the same rows, and the same sequences.
-fn assert_same_data(source: &TestDb, target: &TestDb) {
-    let tables = user_tables(source);
-    assert!(!tables.is_empty());
-    assert_eq!(user_tables(target), tables);
-    for table in &tables {
-        assert_eq!(
-            table_text(target, table),
-            table_text(source, table),
-            "{table}"
-        );
-    }
-    assert_eq!(sequence_states(target), sequence_states(source));
-    assert_eq!(schema_of(target), schema_of(source));
-}
-
 /// A database of every type and a schema that is not Palm's (partitions, domains, enums,
 /// triggers, sequences without OWNED BY, odd names).
 fn rich_source(tag: &str) -> TestDb {

@@ -46,13 +46,7 @@ fn restores_palm_tables_into_an_empty_database_with_sequences_moved_on() {
     assert!(position("palm_analysis_sessions") < position("user_images"));
 
     assert_eq!(palm_counts(&target), palm_counts(&source));
-    for table in PALM_TABLES {
-        assert_eq!(
-            table_text(&target, table),
-            table_text(&source, table),
-            "{table}"
-        );
-    }
+    assert_same_rows(&source, &target, &PALM_TABLES);
     // The identity sequences moved past the restored ids: new rows get fresh ones.
     target.execute(
         "INSERT INTO preorders (user_id, stripe_amount)
@@ -91,13 +85,7 @@ fn refuses_tables_with_rows_unless_clean_which_replaces_them() {
     );
 
     assert_success(&restore(&target, &folder, &["--clean"]));
-    for table in PALM_TABLES {
-        assert_eq!(
-            table_text(&target, table),
-            table_text(&source, table),
-            "{table}"
-        );
-    }
+    assert_same_rows(&source, &target, &PALM_TABLES);
 }
 
 #[test]

@@ -28,13 +28,7 @@ fn a_foreign_database_restores_into_an_empty_one_exactly() {
     let tables = user_tables(&source);
     assert_eq!(user_tables(&target), tables);
     assert!(tables.len() >= 14, "{tables:?}");
-    for table in &tables {
-        assert_eq!(
-            table_text(&target, table),
-            table_text(&source, table),
-            "{table}"
-        );
-    }
+    assert_same_rows(&source, &target, &tables);
     // Every sequence as it was, owned or not, called or not.
     assert_eq!(sequence_states(&target), sequence_states(&source));
     // The same schema, object for object, and the materialized view holds its rows again.
@@ -113,13 +107,7 @@ fn triggers_do_not_fire_when_loading_into_tables_that_exist() {
     target.execute(&schema_of(&source));
     target.execute("ALTER TABLE shop.customers ENABLE ALWAYS TRIGGER customers_shout");
     assert_success(&restore(&target, &folder, &[]));
-    for table in user_tables(&source) {
-        assert_eq!(
-            table_text(&target, &table),
-            table_text(&source, &table),
-            "{table}"
-        );
-    }
+    assert_same_rows(&source, &target, &user_tables(&source));
     assert_eq!(sequence_states(&target), sequence_states(&source));
     // And they are back, each in the state it had.
     assert_eq!(
@@ -150,13 +138,7 @@ fn a_palm_database_restored_into_an_empty_one_is_at_its_version_with_its_rollup_
     let target = TestDb::new("schema_palm_dst");
     assert_success(&restore(&target, &folder, &[]));
     assert_eq!(palm_counts(&target), palm_counts(&source));
-    for table in user_tables(&source) {
-        assert_eq!(
-            table_text(&target, &table),
-            table_text(&source, &table),
-            "{table}"
-        );
-    }
+    assert_same_rows(&source, &target, &user_tables(&source));
     // At the backup's migration version: nothing pending, nothing to do.
     assert_exit(&target.palmdb(&["migrate", "status"]), 0);
     assert_success(&target.palmdb(&["migrate"]));
@@ -199,13 +181,7 @@ fn maintenance_work_mem_is_the_restores_own_and_checked() {
         &folder,
         &["--maintenance-work-mem", "256MB"],
     ));
-    for table in user_tables(&source) {
-        assert_eq!(
-            table_text(&target, &table),
-            table_text(&source, &table),
-            "{table}"
-        );
-    }
+    assert_same_rows(&source, &target, &user_tables(&source));
     // Set for the restore's transaction only.
     assert_eq!(
         target

@@ -58,6 +58,27 @@ pub fn table_text(db: &TestDb, table: &str) -> String {
     .unwrap()
 }
 
+/// Each of `tables` holds the same rows in `target` as in `source`.
+pub fn assert_same_rows<T: AsRef<str>>(source: &TestDb, target: &TestDb, tables: &[T]) {
+    for table in tables {
+        let table = table.as_ref();
+        assert_eq!(
+            table_text(target, table),
+            table_text(source, table),
+            "{table}"
+        );
+    }
+}
+
+/// Source and target hold the same tables with the same rows, and the same sequences.
+pub fn assert_same_data(source: &TestDb, target: &TestDb) {
+    let tables = user_tables(source);
+    assert!(!tables.is_empty());
+    assert_eq!(user_tables(target), tables);
+    assert_same_rows(source, target, &tables);
+    assert_eq!(sequence_states(target), sequence_states(source));
+}
+
 /// The manifest of a backup folder as JSON.
 pub fn manifest(folder: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(folder.join("manifest.json")).unwrap()).unwrap()
