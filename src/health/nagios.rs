@@ -46,7 +46,10 @@ pub fn render(report: &HealthReport) -> String {
 
 /// The line for a health check that could not run (Nagios shows only stdout).
 pub fn unknown_line(reason: &str) -> String {
-    format!("PALMDB HEALTH UNKNOWN - {reason}")
+    format!(
+        "PALMDB HEALTH {} - {reason}",
+        crate::ui::Verdict::Unknown.word()
+    )
 }
 
 fn level(value: Option<f64>) -> String {

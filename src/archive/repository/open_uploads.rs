@@ -112,7 +112,7 @@ impl BucketEndpoint {
             // `?uploads` has no value; SigV4 signs it as `uploads=`.
             let query = url.query().unwrap_or_default().to_string();
             url.set_query(Some(&format!("uploads=&{query}")));
-            let page: ListResult = self.get(s3, url.as_str()).await?;
+            let page = self.page(s3, url.as_str()).await?;
             found.extend(page.upload.into_iter().map(|u| StoreUpload {
                 key: u.key,
                 upload_id: u.upload_id,
@@ -133,11 +133,8 @@ impl BucketEndpoint {
         }
     }
 
-    async fn get<T: for<'de> Deserialize<'de>>(
-        &self,
-        s3: &AmazonS3,
-        url: &str,
-    ) -> Result<T, Listing> {
+    /// One signed GET of a page of the listing.
+    async fn page(&self, s3: &AmazonS3, url: &str) -> Result<ListResult, Listing> {
         let credential = s3
             .credentials()
             .get_credential()

@@ -60,18 +60,12 @@ fn client(url: &str) -> Arc<Client> {
 /// Runs `sql` (no parameters, possibly several statements) on the shared connection to `url`;
 /// once more on a new connection if the server had closed the shared one (a restarted server).
 pub fn execute(url: &str, sql: &str) -> Result<(), tokio_postgres::Error> {
-    let run = |client: Arc<Client>| {
-        let sql = sql.to_string();
-        on_admin_runtime(async move { client.batch_execute(&sql).await })
-    };
-    match run(client(url)) {
-        Err(e) if e.is_closed() => run(client(url)),
-        done => done,
-    }
+    rows(url, sql).map(drop)
 }
 
-/// The rows of `sql` (a simple query, no parameters) on the shared connection to `url`, each
-/// value as text (None for NULL); retried once like [`execute`].
+/// The rows of `sql` (simple query protocol: no parameters, possibly several statements) on
+/// the shared connection to `url`, each value as text (None for NULL); once more on a new
+/// connection if the server had closed the shared one.
 pub fn rows(url: &str, sql: &str) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
     let run = |client: Arc<Client>| {
         let sql = sql.to_string();
