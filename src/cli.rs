@@ -603,6 +603,21 @@ pub struct RestoreArgs {
     #[arg(long, value_name = "SIZE", value_parser = parse_memory_size)]
     pub maintenance_work_mem: Option<String>,
 
+    /// Create the database --database-url names (it must not exist) and restore the whole
+    /// backup into it over --jobs connections. It is built under a working name and renamed
+    /// only when complete: it either does not exist or holds everything. Needs CREATEDB.
+    #[arg(long, conflicts_with_all = ["tables", "clean", "from_legacy"])]
+    pub create_database: bool,
+
+    /// With --create-database: connections loading tables and building indexes at once.
+    #[arg(
+        long,
+        requires = "create_database",
+        default_value_t = 2,
+        value_parser = clap::value_parser!(u16).range(1..=64)
+    )]
+    pub jobs: u16,
+
     /// Check everything and say what would be restored; change nothing.
     #[arg(long)]
     pub dry_run: bool,

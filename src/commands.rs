@@ -296,6 +296,8 @@ async fn restore_command(
                     no_privileges: args.no_privileges,
                     pg_restore: args.pg_restore,
                 },
+                create_database: args.create_database,
+                jobs: usize::from(args.jobs),
             };
             crate::restore::restore(settings, &options).await?
         }

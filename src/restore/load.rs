@@ -279,7 +279,7 @@ pub async fn refuse_rows(
 
 /// A COPY error with PostgreSQL's words and where in the file it happened (COPY's line
 /// number is the file's: one row per line).
-fn copy_failure(table: &TableToLoad, err: anyhow::Error) -> anyhow::Error {
+pub(super) fn copy_failure(table: &TableToLoad, err: anyhow::Error) -> anyhow::Error {
     let file = &table.file;
     let location = err
         .chain()

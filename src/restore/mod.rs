@@ -12,8 +12,11 @@ pub mod copy_in;
 pub mod derived;
 pub mod legacy;
 pub mod load;
+pub mod new_database;
 pub mod order;
+pub mod parallel;
 pub mod plan;
+pub mod post_data;
 pub mod report;
 pub mod schema;
 pub mod sequences;
@@ -61,6 +64,10 @@ pub struct RestoreOptions {
     pub maintenance_work_mem: Option<String>,
     /// How the stored schema becomes SQL (`--no-owner`, `--no-privileges`, `--pg-restore`).
     pub schema: SchemaOptions,
+    /// `--create-database`: build the database the URL names, published only when complete.
+    pub create_database: bool,
+    /// `--jobs`: connections loading a new database (with `create_database`).
+    pub jobs: usize,
 }
 
 /// Tables palmdb's migrations write in a database they prepare: a prepared target at the
@@ -94,7 +101,130 @@ pub async fn restore(
         .into());
     }
     let files = BackupFiles::readable(backup, &manifest, options.identities.clone())?;
+    if options.create_database {
+        return restore_into_new_database(settings, &files, &manifest, options).await;
+    }
     restore_backup(settings, &files, &manifest, options, MissingTables::Refuse).await
+}
+
+/// `--create-database`: builds the database under a working name over `--jobs` connections
+/// and gives it its name only when everything is in it; any failure, Ctrl-C or SIGTERM drops
+/// it (a killed restore's is dropped by the next one).
+async fn restore_into_new_database(
+    settings: &ConnectSettings,
+    files: &BackupFiles,
+    manifest: &Manifest,
+    options: &RestoreOptions,
+) -> Result<RestoreReport> {
+    let started = Instant::now();
+    let database = settings.database().to_string();
+    let Some(entry) = &manifest.schema else {
+        return Err(Failure::usage(format!(
+            "backup {} holds no schema (taken with --no-schema, or by an older palmdb): \
+             --create-database creates every object from it",
+            manifest.id
+        ))
+        .with_hint(
+            "create the database and its tables first (palmdb migrate for Palm's), then \
+             restore into it without --create-database",
+        )
+        .into());
+    };
+    let mut tables = plan::select(manifest, &[])?;
+    {
+        let files = files.clone();
+        let manifest = manifest.clone();
+        let tables = tables.clone();
+        tokio::task::spawn_blocking(move || refuse_damaged_files(&files, &manifest, &tables))
+            .await??;
+    }
+    let stored = schema::render(files, entry, &options.schema).await?;
+    // Biggest first: the longest load starts first, the small ones fill in around it.
+    let size = |t: &TableToLoad| {
+        manifest
+            .tables
+            .iter()
+            .find(|e| e.schema == t.schema && e.name == t.name)
+            .map_or(0, |e| e.bytes)
+    };
+    tables.sort_by_key(|t| std::cmp::Reverse(size(t)));
+
+    let mut report = RestoreReport::new(
+        &manifest.id,
+        &manifest.database,
+        &database,
+        options.dry_run,
+        false,
+    );
+    report.schema_created = true;
+    report.database_created = true;
+    report.jobs = options.jobs;
+    if options.dry_run {
+        new_database::check(settings).await?;
+        for table in &tables {
+            report.tables.push(TableOutcome {
+                table: table.display_name(),
+                rows: table.rows,
+                seconds: 0.0,
+            });
+        }
+        report.finish(started);
+        return Ok(report);
+    }
+
+    let working = new_database::WorkingDatabase::create(settings).await?;
+    let progress = Progress::new(options.progress);
+    let sequences: Vec<BackupSequence> = manifest
+        .sequences
+        .iter()
+        .map(|s| BackupSequence {
+            schema: s.schema.clone(),
+            name: s.name.clone(),
+            last_value: s.last_value,
+            is_called: s.is_called,
+        })
+        .collect();
+    let working_settings = settings.with_database(&working.name);
+    let parallel_options = parallel::ParallelOptions {
+        jobs: options.jobs,
+        database: &database,
+        progress: &progress,
+        sequences: &sequences,
+        materialized_views: &manifest.materialized_views,
+        maintenance_work_mem: options.maintenance_work_mem.as_deref(),
+    };
+    let load = parallel::load_all(
+        &working_settings,
+        &tables,
+        &stored,
+        |table| {
+            let expected = manifest
+                .tables
+                .iter()
+                .find(|e| e.schema == table.schema && e.name == table.name)
+                .map(|e| e.sha256.clone())
+                .unwrap_or_default();
+            file_rows(files, table, expected)
+        },
+        &parallel_options,
+    );
+    let loaded = tokio::select! {
+        loaded = load => loaded,
+        stop = crate::interrupt::interrupted() => Err(stop),
+    };
+    let loaded = match loaded {
+        Ok(loaded) => loaded,
+        Err(e) => {
+            working.discard().await;
+            return Err(e);
+        }
+    };
+    working.publish().await?;
+    report.tables = loaded.tables;
+    report.sequences = loaded.sequences;
+    report.recomputed = loaded.recomputed;
+    report.finish(started);
+    Ok(report)
 }
 
 /// Restores an already located and read backup; `missing` says what to do with tables the

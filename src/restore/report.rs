@@ -30,6 +30,10 @@ pub struct RestoreReport {
     pub not_restored: Vec<String>,
     /// Whether the tables were created from the backup's schema (the target had none).
     pub schema_created: bool,
+    /// Whether the database itself was created (`--create-database`), and over how many
+    /// connections it was loaded.
+    pub database_created: bool,
+    pub jobs: usize,
     /// Migration bookkeeping of the backup not loaded: the prepared target keeps its own,
     /// written by `palmdb migrate` at the same schema version.
     pub kept_from_target: Vec<String>,
@@ -51,6 +55,8 @@ impl RestoreReport {
             tables: Vec::new(),
             not_restored: Vec::new(),
             schema_created: false,
+            database_created: false,
+            jobs: 1,
             kept_from_target: Vec::new(),
             recomputed: Vec::new(),
             sequences: Vec::new(),
@@ -89,6 +95,19 @@ impl crate::ui::Report for RestoreReport {
                     table.table, table.rows, table.seconds
                 ));
             }
+        }
+        if self.database_created {
+            out.push_str(&if self.dry_run {
+                format!(
+                    "database {} would be created, over {} connections, and named only once complete\n",
+                    self.database, self.jobs
+                )
+            } else {
+                format!(
+                    "created database {} over {} connections; it got its name once complete\n",
+                    self.database, self.jobs
+                )
+            });
         }
         if self.schema_created {
             out.push_str(if self.dry_run {

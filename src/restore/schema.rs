@@ -39,6 +39,9 @@ pub struct SchemaStatement {
     pub sql: String,
     /// What it creates, from pg_restore's header (`TABLE shop.orders`), for messages.
     pub what: String,
+    /// The archive entry's type from that header (`TABLE`, `INDEX`, `FK CONSTRAINT`); empty
+    /// before the first header (the script's preamble).
+    pub kind: String,
 }
 
 /// The stored schema as SQL, in the two parts the load goes between.
@@ -164,12 +167,14 @@ fn pg_restore_script(
 pub fn parse_script(script: &str, settings: &mut Vec<String>) -> Result<Vec<SchemaStatement>> {
     let mut statements = Vec::new();
     let mut what = String::from("the schema's preamble");
+    let mut kind = String::new();
     for statement in split(script) {
         let text = statement.text.as_str();
         let mut body = without_leading_comments(text);
         let header = &text[..text.len() - body.len()];
-        if let Some(named) = header_name(header) {
+        if let Some((entry_kind, named)) = header_name(header) {
             what = named;
+            kind = entry_kind;
         }
         // psql meta-commands come as lines of their own before a statement.
         while body.starts_with('\\') {
@@ -189,13 +194,14 @@ pub fn parse_script(script: &str, settings: &mut Vec<String>) -> Result<Vec<Sche
         statements.push(SchemaStatement {
             sql,
             what: what.clone(),
+            kind: kind.clone(),
         });
     }
     Ok(statements)
 }
 
-/// `-- Name: orders; Type: TABLE; Schema: shop; Owner: app` → `TABLE shop.orders`.
-fn header_name(header: &str) -> Option<String> {
+/// `-- Name: orders; Type: TABLE; Schema: shop; Owner: app` → (`TABLE`, `TABLE shop.orders`).
+fn header_name(header: &str) -> Option<(String, String)> {
     let line = header
         .lines()
         .rev()
@@ -212,11 +218,12 @@ fn header_name(header: &str) -> Option<String> {
             name = field;
         }
     }
-    Some(if schema == "-" {
+    let what = if schema == "-" {
         format!("{kind} {name}")
     } else {
         format!("{kind} {schema}.{name}")
-    })
+    };
+    Some((kind.to_string(), what))
 }
 
 /// Session settings become transaction-local; transaction control is refused.
@@ -349,7 +356,7 @@ pub async fn apply(
 }
 
 /// A failed schema statement, in the user's words, with what to do about it.
-fn schema_failure(
+pub(super) fn schema_failure(
     statement: &SchemaStatement,
     part: Part,
     err: &tokio_postgres::Error,

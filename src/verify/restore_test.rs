@@ -296,6 +296,8 @@ async fn test_in(
             no_privileges: true,
             pg_restore,
         },
+        create_database: false,
+        jobs: 1,
     };
     let mut report = RestoreTestReport {
         ok: false,

@@ -29,6 +29,7 @@ mod prometheus_alerts;
 mod repository;
 mod restore;
 mod restore_legacy;
+mod restore_new_database;
 mod restore_schema;
 mod restore_types;
 mod row_codec_props;

@@ -1,0 +1,295 @@
+//! Loading a new database over several connections (`restore --create-database --jobs N`):
+//! nobody else can see it yet (see `new_database`), so each step may commit on its own and
+//! the server's backends work side by side, as `pg_restore -j` does.
+//!
+//! One connection creates the schema before the rows; then the tables are loaded biggest
+//! first, each by whichever connection is free (`TRUNCATE` and `COPY ... FREEZE` in one
+//! transaction, so the rows are written frozen, once); then indexes and keys are built, then
+//! foreign keys checked, again one entry per free connection; then one transaction runs the
+//! rest of the schema in its order (triggers, policies, grants), sets the sequences and
+//! recomputes derived data.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::Client;
+
+use super::copy_in::{self, RowCounter};
+use super::derived;
+use super::load::{copy_failure, Loaded, Producer};
+use super::plan::TableToLoad;
+use super::post_data::{self, Stage, Unit};
+use super::report::TableOutcome;
+use super::schema::{self, Part, SchemaStatement, StoredSchema};
+use super::sequences::{self, BackupSequence, Setting};
+use super::target::{self, MissingTables};
+use crate::archive::RelationName;
+use crate::connect::ConnectSettings;
+use crate::error::Failure;
+use crate::sql_quote::quote_literal;
+use crate::ui::progress::{Progress, Total};
+
+/// How often an entry that lost a deadlock to another connection is tried again.
+const DEADLOCK_TRIES: u32 = 5;
+
+pub struct ParallelOptions<'a> {
+    /// Connections to use.
+    pub jobs: usize,
+    /// The name the database will have, for messages.
+    pub database: &'a str,
+    pub progress: &'a Progress,
+    pub sequences: &'a [BackupSequence],
+    pub materialized_views: &'a [RelationName],
+    pub maintenance_work_mem: Option<&'a str>,
+}
+
+/// Settings of every transaction here: the rows' text format, no timeouts (an index build
+/// may wait for another on the same table as long as that one takes), and the memory asked
+/// for index builds.
+fn session_settings(options: &ParallelOptions<'_>) -> String {
+    let memory = options
+        .maintenance_work_mem
+        .map(|size| format!("SET LOCAL maintenance_work_mem = {};", quote_literal(size)))
+        .unwrap_or_default();
+    format!(
+        "{}SET LOCAL lock_timeout = 0;
+         SET LOCAL statement_timeout = 0;
+         SET LOCAL idle_in_transaction_session_timeout = 0;
+         {memory}",
+        crate::archive::text_format::set_sql(true)
+    )
+}
+
+/// Loads `tables` into the new, empty database `settings` names, creating everything from
+/// `stored`; `producer` gives each table's rows.
+pub async fn load_all(
+    settings: &ConnectSettings,
+    tables: &[TableToLoad],
+    stored: &StoredSchema,
+    producer: impl Fn(&TableToLoad) -> Producer,
+    options: &ParallelOptions<'_>,
+) -> Result<Loaded> {
+    let settings = settings.with_application_name("palmdb restore");
+    let mut clients = Vec::with_capacity(options.jobs);
+    for _ in 0..options.jobs.max(1) {
+        clients.push(settings.connect().await?);
+    }
+    let prelude = session_settings(options);
+
+    {
+        let transaction = clients[0].transaction().await?;
+        transaction.batch_execute(&prelude).await?;
+        schema::apply(
+            &transaction,
+            &stored.pre_data,
+            &stored.settings,
+            Part::Before,
+        )
+        .await?;
+        let mut created = tables.to_vec();
+        target::check_tables(
+            &transaction,
+            &mut created,
+            MissingTables::Refuse,
+            options.database,
+        )
+        .await?;
+        transaction.commit().await?;
+    }
+
+    let copies: Vec<(TableToLoad, Producer)> =
+        tables.iter().map(|t| (t.clone(), producer(t))).collect();
+    let mut loaded = on_each_connection(&mut clients, copies, |client, (table, rows)| {
+        copy_table(client, table, rows, &prelude, options.progress)
+    })
+    .await?;
+    // In the backup's order, whatever order the connections finished in.
+    loaded.sort_by_key(|outcome| {
+        tables
+            .iter()
+            .position(|t| t.display_name() == outcome.table)
+    });
+
+    let units = post_data::units(&stored.post_data);
+    for stage in [Stage::Keys, Stage::ForeignKeys] {
+        let now: Vec<Unit> = units.iter().filter(|u| u.stage == stage).cloned().collect();
+        on_each_connection(&mut clients, now, |client, unit| {
+            run_unit(client, unit, &prelude)
+        })
+        .await?;
+    }
+
+    let mut client = clients.swap_remove(0);
+    drop(clients);
+    let transaction = client.transaction().await?;
+    transaction.batch_execute(&prelude).await?;
+    schema::apply(
+        &transaction,
+        &post_data::last_stage(&stored.post_data),
+        &stored.settings,
+        Part::After,
+    )
+    .await?;
+    transaction.batch_execute(&prelude).await?;
+    let fixes = sequences::restore(&transaction, options.sequences, Setting::Exact).await?;
+    let mut recomputed = derived::rebuild(&transaction, tables).await?;
+    recomputed.extend(
+        derived::refresh_materialized_views(&transaction, options.materialized_views).await?,
+    );
+    transaction
+        .commit()
+        .await
+        .context("COMMIT failed; nothing was restored")?;
+    Ok(Loaded {
+        tables: loaded,
+        sequences: fixes,
+        recomputed,
+    })
+}
+
+/// Gives each item to whichever connection is free, until none is left or one fails (then
+/// the others stop where they are: the database is dropped).
+async fn on_each_connection<T, R, F, Fut>(
+    clients: &mut Vec<Client>,
+    items: Vec<T>,
+    work: F,
+) -> Result<Vec<R>>
+where
+    F: Fn(Client, T) -> Fut,
+    Fut: Future<Output = (Client, Result<R>)>,
+{
+    let queue = Mutex::new(VecDeque::from(items));
+    let (queue, work) = (&queue, &work);
+    let workers = std::mem::take(clients)
+        .into_iter()
+        .map(|client| async move {
+            let mut client = client;
+            let mut done = Vec::new();
+            loop {
+                let next = queue
+                    .lock()
+                    .expect("the work queue is never poisoned")
+                    .pop_front();
+                let Some(item) = next else { break };
+                let (back, result) = work(client, item).await;
+                client = back;
+                done.push(result?);
+            }
+            Ok::<_, anyhow::Error>((client, done))
+        });
+    let finished = futures_util::future::try_join_all(workers).await?;
+    let mut results = Vec::new();
+    for (client, done) in finished {
+        clients.push(client);
+        results.extend(done);
+    }
+    Ok(results)
+}
+
+/// One table: emptied and loaded frozen in one transaction, its row count checked.
+async fn copy_table(
+    mut client: Client,
+    table: TableToLoad,
+    rows: Producer,
+    prelude: &str,
+    progress: &Progress,
+) -> (Client, Result<TableOutcome>) {
+    let started = Instant::now();
+    let result = async {
+        if table.columns.is_empty() && table.rows == 0 {
+            return Ok(0);
+        }
+        let bar = progress.bar(&table.display_name(), Total::Exact(table.rows));
+        let transaction = client.transaction().await?;
+        transaction.batch_execute(prelude).await?;
+        // FREEZE needs the table emptied in this transaction.
+        transaction
+            .batch_execute(&format!("TRUNCATE ONLY {}", table.qualified()))
+            .await?;
+        let counter = RowCounter::default();
+        let mut on_chunk = |rows: u64, bytes: u64| bar.set(rows, bytes);
+        let loaded = copy_in::load(
+            &transaction,
+            &table.copy_sql(true),
+            &counter,
+            &mut on_chunk,
+            rows,
+        )
+        .await
+        .map_err(|e| copy_failure(&table, e))?;
+        bar.finish();
+        if loaded != table.rows {
+            return Err(Failure::operation(format!(
+                "{}: loaded {loaded} rows, the backup says {}; nothing was restored",
+                table.display_name(),
+                table.rows
+            ))
+            .into());
+        }
+        transaction.commit().await?;
+        Ok(loaded)
+    }
+    .await;
+    let outcome = result.map(|rows| TableOutcome {
+        table: table.display_name(),
+        rows,
+        seconds: started.elapsed().as_secs_f64(),
+    });
+    (client, outcome)
+}
+
+/// One post-data entry in its own transaction, after the settings it was written under;
+/// tried again when PostgreSQL picked it to break a deadlock with another connection's.
+async fn run_unit(mut client: Client, unit: Unit, prelude: &str) -> (Client, Result<()>) {
+    let mut tries = 0;
+    let result = loop {
+        tries += 1;
+        match run_unit_once(&mut client, &unit, prelude).await {
+            Err((e, _))
+                if tries < DEADLOCK_TRIES && e.code() == Some(&SqlState::T_R_DEADLOCK_DETECTED) =>
+            {
+                tokio::time::sleep(Duration::from_millis(100 * u64::from(tries))).await;
+            }
+            Err((e, sql)) => {
+                let statement = SchemaStatement {
+                    sql,
+                    what: unit.what.clone(),
+                    kind: String::new(),
+                };
+                break Err(schema::schema_failure(&statement, Part::After, &e));
+            }
+            Ok(()) => break Ok(()),
+        }
+    };
+    (client, result)
+}
+
+/// Runs the unit; on failure, the error and the statement that failed.
+async fn run_unit_once(
+    client: &mut Client,
+    unit: &Unit,
+    prelude: &str,
+) -> std::result::Result<(), (tokio_postgres::Error, String)> {
+    let transaction = client
+        .transaction()
+        .await
+        .map_err(|e| (e, "BEGIN".to_string()))?;
+    transaction
+        .batch_execute(prelude)
+        .await
+        .map_err(|e| (e, prelude.to_string()))?;
+    for sql in &unit.statements {
+        transaction
+            .batch_execute(sql)
+            .await
+            .map_err(|e| (e, sql.clone()))?;
+    }
+    transaction
+        .commit()
+        .await
+        .map_err(|e| (e, "COMMIT".to_string()))
+}
