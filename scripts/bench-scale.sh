@@ -2,7 +2,8 @@
 # Scale benchmark (issue 16; documented in docs/benchmarks/scale.md, not run in CI): at 0.1M,
 # 1M and 10M users of `palmdb demo-data`, the same run measures
 #   palmdb backup create (default settings), backup verify, restore into an EMPTY database
-#   (tables created from the schema stored in the backup)
+#   (tables created from the schema stored in the backup), and restore --create-database
+#   --jobs 2 (the restore creates the database, over two connections)
 # beside
 #   pg_dump -Fc, pg_dump -Fd -j2, pg_restore -j2 of the -Fc dump into an empty database
 # with wall time, client CPU, client peak RSS (GNU time) and output size, the load average
@@ -162,6 +163,13 @@ for users in $scales; do
     empty_target
     measure "$users" 'palmdb restore (empty database)' - \
         env DATABASE_URL=$server/$target $palmdb --quiet restore latest --dir "$work/data/backups"
+    bench_same_counts "$server/$target" "$expected"
+    # The same backup into a database the restore creates, over two connections, named only
+    # when complete (still all or nothing, as the database either exists whole or not at all).
+    psql "$admin_url" -qc "DROP DATABASE IF EXISTS $target WITH (FORCE)" -c "CHECKPOINT"
+    measure "$users" 'palmdb restore --create-database --jobs 2' - \
+        env DATABASE_URL=$server/$target $palmdb --quiet restore latest --dir "$work/data/backups" \
+        --create-database --jobs 2
     bench_same_counts "$server/$target" "$expected"
     if [ "$levers" = 1 ] || grep -qw -- "$users" <<<"$levers"; then
         # The index and foreign-key lever, measured before it is built in: the same restore
