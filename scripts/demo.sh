@@ -53,15 +53,16 @@ $palmdb backup status --max-age 24h
 
 
 # palmdb backup verify and restore: prove the newest backup whole and restorable, restore it
-# into a second, empty database (the backup creates the tables from the schema it holds), and
+# into a second database the restore creates (every object from the schema the backup holds,
+# over two connections, the database named only once complete), and
 # compare the row counts table by table; the restored database is at the backup's migration
 # version.
 step palmdb backup verify latest --restore-test
 $palmdb backup verify latest --restore-test
 restored_url=${DATABASE_URL%/*}/palm_demo_restored
-PGOPTIONS=--client-min-messages=warning psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS palm_demo_restored WITH (FORCE)" -c "CREATE DATABASE palm_demo_restored"
-step "DATABASE_URL=.../palm_demo_restored palmdb restore latest   (into an empty database)"
-DATABASE_URL=$restored_url $palmdb restore latest
+PGOPTIONS=--client-min-messages=warning psql "${DATABASE_URL%/*}/postgres" -qc "DROP DATABASE IF EXISTS palm_demo_restored WITH (FORCE)"
+step "DATABASE_URL=.../palm_demo_restored palmdb restore latest --create-database   (a new database, named once complete)"
+DATABASE_URL=$restored_url $palmdb restore latest --create-database
 step "DATABASE_URL=.../palm_demo_restored palmdb migrate status"
 DATABASE_URL=$restored_url $palmdb migrate status
 step "row counts: palm_demo vs palm_demo_restored"

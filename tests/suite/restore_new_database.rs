@@ -229,3 +229,57 @@ fn sigterm_drops_the_working_database_and_creates_nothing() {
     assert!(!database_exists(&target, &working));
     drop_database(&target, &working);
 }
+
+#[test]
+fn a_role_that_may_not_create_databases_is_told_so_and_nothing_is_created() {
+    let role = crate::common::role::TestRole::create("newdb_nocreatedb", "NOSUPERUSER NOCREATEDB");
+    let source = TestDb::foreign("newdb_role_src");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    let target = absent_database("newdb_role_dst");
+
+    for extra in [&["--dry-run"][..], &[][..]] {
+        let mut args = vec!["restore", folder.to_str().unwrap(), "--create-database"];
+        args.extend_from_slice(extra);
+        let out = crate::common::palmdb_command(&args)
+            .env("DATABASE_URL", role.url(&target))
+            .output()
+            .unwrap();
+        let text = assert_exit(&out, 1);
+        assert!(text.contains("may not create databases"), "{text}");
+        assert!(text.contains("CREATEDB"), "{text}");
+        assert_eq!(
+            text.lines().filter(|l| l.starts_with("palmdb:")).count(),
+            1,
+            "{text}"
+        );
+    }
+    assert!(!database_exists(&target, &target.name));
+    assert!(!database_exists(&target, &working_name(&target)));
+}
+
+#[test]
+fn a_palm_database_created_over_several_connections_is_at_its_version() {
+    let source = TestDb::migrated("newdb_palm_src");
+    fill_palm(&source, 40);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    let target = absent_database("newdb_palm_dst");
+
+    let out = target.palmdb(&["restore", folder.to_str().unwrap(), "--create-database"]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains(&format!(
+            "created database {} over 2 connections",
+            target.name
+        )),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(palm_counts(&target), palm_counts(&source));
+    assert_same_rows(&source, &target, &user_tables(&source));
+    assert_eq!(schema_of(&target), schema_of(&source));
+    assert_eq!(sequence_states(&target), sequence_states(&source));
+    assert_exit(&target.palmdb(&["migrate", "status"]), 0);
+    assert_success(&target.palmdb(&["stats", "orders", "--status", "completed", "--json"]));
+}
