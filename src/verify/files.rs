@@ -68,19 +68,29 @@ fn check_one(files: &BackupFiles, entry: &TableEntry, progress: &Progress) -> Fi
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::archive::encryption::{Identities, Recipients};
     use crate::archive::repository::Repository;
+    use crate::archive::writer::PrivateFile;
     use crate::archive::{Compression, TableWriter};
+    use std::sync::Arc;
 
-    /// A folder backup of tables of one text column, table `i` holding `rows[i]` lines: its
-    /// files, and its manifest's table entries.
-    fn backup(dir: &std::path::Path, rows: &[usize]) -> (BackupFiles, Vec<TableEntry>) {
+    /// A folder backup of tables of one text column, table `i` holding `rows[i]` lines,
+    /// encrypted to `recipients` when given: its manifest's table entries, and its files
+    /// readable with `identities`.
+    fn encrypted_backup(
+        dir: &std::path::Path,
+        rows: &[usize],
+        recipients: Option<&Recipients>,
+        identities: Option<Arc<Identities>>,
+    ) -> (BackupFiles, Vec<TableEntry>) {
         let folder = dir.join("20260101T000000Z");
         std::fs::create_dir(&folder).unwrap();
         let mut tables = Vec::new();
         for (i, &count) in rows.iter().enumerate() {
             let file = format!("public.t{i}.jsonl.zst");
+            let sink = Box::new(PrivateFile::create(&folder.join(&file)).unwrap());
             let mut writer =
-                TableWriter::create(&folder.join(&file), Compression::default()).unwrap();
+                TableWriter::new(sink, &file, Compression::default(), recipients).unwrap();
             for row in 0..count {
                 writer
                     .write_all(format!("{{\"v\":\"row {row} of t{i}\"}}\n").as_bytes())
@@ -99,12 +109,17 @@ mod tests {
             "server_version_num": 150000, "schema_version": null, "schema_version_name": null,
             "tool_version": "t", "snapshot_id": "s", "masked": false, "compression": "zstd",
             "tables": tables, "total_rows": 0, "total_bytes": 0,
+            "encryption": recipients.map(Recipients::entry),
         }))
         .unwrap();
         let repo = Repository::folder(dir);
         let backup = repo.locate(folder.to_str().unwrap()).unwrap();
         let tables = manifest.tables.clone();
-        (BackupFiles::new(backup, &manifest, None), tables)
+        (BackupFiles::new(backup, &manifest, identities), tables)
+    }
+
+    fn backup(dir: &std::path::Path, rows: &[usize]) -> (BackupFiles, Vec<TableEntry>) {
+        encrypted_backup(dir, rows, None, None)
     }
 
     fn summary(checks: &[FileCheck]) -> Vec<(String, bool, u64, Vec<String>)> {
@@ -129,6 +144,44 @@ mod tests {
             let many = check_files(&files, &tables, jobs, &Progress::hidden());
             assert_eq!(summary(&many), summary(&one), "--jobs {jobs}");
         }
+    }
+
+    #[test]
+    fn encrypted_files_are_read_from_several_threads_with_or_without_the_key() {
+        use age::secrecy::ExposeSecret;
+        let key = age::x25519::Identity::generate();
+        let recipients = Recipients::parse(&key.to_public().to_string(), "r").unwrap();
+        let identities = Arc::new(Identities::parse(key.to_string().expose_secret(), "k").unwrap());
+        let rows = [300usize, 4000, 20, 1500];
+        let dir = tempfile::tempdir().unwrap();
+        let (files, tables) =
+            encrypted_backup(dir.path(), &rows, Some(&recipients), Some(identities));
+        assert!(files.is_encrypted() && files.can_read_rows());
+        let one = check_files(&files, &tables, 1, &Progress::hidden());
+        let three = check_files(&files, &tables, 3, &Progress::hidden());
+        assert_eq!(summary(&three), summary(&one));
+        assert!(three.iter().all(|c| c.ok && c.lines_checked), "{three:?}");
+        assert_eq!(
+            three.iter().map(|c| c.rows as usize).collect::<Vec<_>>(),
+            rows
+        );
+
+        // Without the key: only the stored bytes, still on several threads; a changed byte
+        // is named.
+        let dir = tempfile::tempdir().unwrap();
+        let (files, tables) = encrypted_backup(dir.path(), &rows, Some(&recipients), None);
+        assert!(!files.can_read_rows());
+        let path = dir.path().join("20260101T000000Z").join(&tables[2].file);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let one = check_files(&files, &tables, 1, &Progress::hidden());
+        let three = check_files(&files, &tables, 3, &Progress::hidden());
+        assert_eq!(summary(&three), summary(&one));
+        let bad: Vec<bool> = three.iter().map(|c| c.ok).collect();
+        assert_eq!(bad, [true, true, false, true]);
+        assert!(three.iter().all(|c| !c.lines_checked));
     }
 
     #[test]
