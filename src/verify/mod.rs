@@ -1,10 +1,10 @@
 //! `palmdb backup verify`: is this backup whole, and can it be restored?
 //!
 //! locate it in its repository → the manifest's one strict check → re-read every file
-//! (`--jobs N` at a time, see `files`): SHA-256 and size of the stored bytes, and (when the rows
-//! can be read: not encrypted, or `--identity` given) every line decrypted, decompressed and
-//! parsed as a row with the table's columns, row counts → with `--restore-test`, restore it into a scratch database and compare
-//! what arrived with what the files hold, in SQL.
+//! (`--jobs N` at a time, see `files`): SHA-256 and size of the stored bytes, and (when the
+//! rows can be read: not encrypted, or `--identity` given) every line decrypted, decompressed
+//! and parsed as a row with the table's columns, row counts → with `--restore-test`, restore it
+//! into a scratch database and compare what arrived with what the files hold, in SQL.
 //!
 //! The checks themselves are the format's (`archive::repository`, `archive::integrity`), the
 //! same that `restore` runs: verify only reports them.
