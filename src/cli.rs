@@ -544,6 +544,10 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE", env = "PALMDB_AGE_IDENTITY")]
     pub identity: Option<PathBuf>,
 
+    /// Table files checked at once, each on a thread of its own, biggest first.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub jobs: u16,
+
     /// The pg_restore that reads the stored schema for the restore test (default: found in
     /// /usr/lib/postgresql/*/bin and PATH).
     #[arg(long, value_name = "PATH", env = "PALMDB_PG_RESTORE")]

@@ -257,6 +257,7 @@ async fn verify_command(
         identities: identities(args.identity.as_deref())?,
         restore_test: args.restore_test,
         scratch_database: args.scratch_database,
+        jobs: usize::from(args.jobs),
         progress: !quiet && !args.json,
         pg_restore: args.pg_restore,
     };

@@ -21,6 +21,13 @@ pub struct BackupFiles {
     identities: Option<Arc<Identities>>,
 }
 
+/// `backup verify --jobs N` reads several files of one backup at once, from threads that share
+/// one `BackupFiles`: it must stay `Send + Sync` (a folder, a store client, age keys).
+const _: fn() = || {
+    fn shared_between_threads<T: Send + Sync>() {}
+    shared_between_threads::<BackupFiles>();
+};
+
 impl BackupFiles {
     /// The files of `backup`, described by `manifest`. `identities` may be `None` for an
     /// encrypted backup: only the stored bytes (sizes, hashes) can then be read.

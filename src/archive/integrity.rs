@@ -82,10 +82,11 @@ pub fn check_file_watched(
     let mut line_bytes = 0u64;
     let read = (|| -> anyhow::Result<_> {
         let mut reader = files.lines(&entry.file)?;
+        // Each line streams through the decoder, whatever its length, checked as restore
+        // decodes it; the little it writes (its values are not escaped) is dropped.
+        let mut line = decoder.checker();
         loop {
-            // Each line streams through the decoder, whatever its length; what the decoder
-            // writes is only checked, then dropped.
-            let mut line = decoder.line();
+            line.next_line();
             let mut problem = None;
             let got = reader.stream_line(|piece| {
                 line_bytes += piece.len() as u64;

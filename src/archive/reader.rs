@@ -192,7 +192,7 @@ impl LineReader {
                 started = true;
                 self.lines += 1;
             }
-            let (part, used, done) = match buffer.iter().position(|&b| b == b'\n') {
+            let (part, used, done) = match memchr::memchr(b'\n', buffer) {
                 Some(end) => (&buffer[..end], end + 1, true),
                 None => (buffer, buffer.len(), false),
             };

@@ -22,17 +22,14 @@ impl RowDecoder {
 
     /// A fresh decoder for the next line.
     pub fn line(&self) -> LineDecoder<'_> {
-        LineDecoder {
-            names: &self.names,
-            values: 0,
-            state: State::BeforeObject,
-            key: Vec::new(),
-            string: StringState::default(),
-            number: Number::Start,
-            literal: b"",
-            literal_pos: 0,
-            fed: 0,
-        }
+        LineDecoder::start(&self.names, true, Vec::new())
+    }
+
+    /// A decoder that checks lines without writing their values (`backup verify`): the same
+    /// grammar, UTF-8, key and column checks as [`RowDecoder::line`], with the COPY escaping of
+    /// strings skipped (nothing reads it). [`LineDecoder::next_line`] reuses it line after line.
+    pub fn checker(&self) -> LineDecoder<'_> {
+        LineDecoder::start(&self.names, false, Vec::new())
     }
 
     /// Appends the COPY text row (ending in `\n`) for one whole JSON line (without its `\n`).
@@ -122,6 +119,8 @@ struct StringState {
 /// One line being decoded.
 pub struct LineDecoder<'a> {
     names: &'a [String],
+    /// Strings are written COPY-escaped to `out`; false for a checker, which skips them.
+    writes: bool,
     /// Values completed; the column being read is `names[values]`.
     values: usize,
     state: State,
@@ -138,7 +137,30 @@ fn is_space(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-impl LineDecoder<'_> {
+impl<'a> LineDecoder<'a> {
+    fn start(names: &'a [String], writes: bool, key: Vec<u8>) -> LineDecoder<'a> {
+        LineDecoder {
+            names,
+            writes,
+            values: 0,
+            state: State::BeforeObject,
+            key,
+            string: StringState::default(),
+            number: Number::Start,
+            literal: b"",
+            literal_pos: 0,
+            fed: 0,
+        }
+    }
+
+    /// Ready for the next line, as fresh as a new one, keeping the key's buffer (no
+    /// allocation per line).
+    pub fn next_line(&mut self) {
+        let mut key = std::mem::take(&mut self.key);
+        key.clear();
+        *self = LineDecoder::start(self.names, self.writes, key);
+    }
+
     /// Decodes the next piece of the line, appending COPY text to `out`.
     pub fn feed(&mut self, input: &[u8], out: &mut Vec<u8>) -> Result<(), CodecError> {
         let mut i = 0;
@@ -426,12 +448,19 @@ impl LineDecoder<'_> {
             }
             // A run of plain characters.
             let start = i;
+            let mut bits = 0u8;
             while i < input.len() && input[i] != b'"' && input[i] != b'\\' && input[i] >= 0x20 {
+                bits |= input[i];
                 i += 1;
             }
             if i > start {
                 self.no_pending_surrogate(offset + start)?;
                 let run = &input[start..i];
+                if bits < 0x80 {
+                    // ASCII only: valid UTF-8 as it is.
+                    self.emit(run, &mut out)?;
+                    continue;
+                }
                 match std::str::from_utf8(run) {
                     Ok(_) => self.emit(run, &mut out)?,
                     Err(e) if e.error_len().is_none() => {
@@ -505,7 +534,8 @@ impl LineDecoder<'_> {
 
     fn emit(&mut self, bytes: &[u8], out: &mut Option<&mut Vec<u8>>) -> Result<(), CodecError> {
         match out {
-            Some(out) => push_copy_text(bytes, out),
+            Some(out) if self.writes => push_copy_text(bytes, out),
+            Some(_) => {}
             None => {
                 if self.key.len() + bytes.len() > MAX_KEY_BYTES {
                     return Err(CodecError(
@@ -563,12 +593,14 @@ mod tests {
         RowDecoder::new((0..n).map(|i| format!("c{i}")).collect())
     }
 
-    /// Decodes `line` fed in pieces of every size from 1 to its length; all must agree.
+    /// Decodes `line` fed in pieces of every size from 1 to its length; all must agree, and a
+    /// checker (reused from line to line, after errors too) must give the same verdicts.
     fn decode_in_pieces(decoder: &RowDecoder, line: &[u8]) -> Result<Vec<u8>, String> {
         let whole = {
             let mut out = Vec::new();
             decoder.decode(line, &mut out).map(|()| out)
         };
+        let mut checker = decoder.checker();
         for size in 1..=line.len().max(1) {
             let mut out = Vec::new();
             let mut d = decoder.line();
@@ -577,6 +609,17 @@ mod tests {
                 .try_for_each(|piece| d.feed(piece, &mut out))
                 .and_then(|()| d.finish(&mut out))
                 .map(|()| out);
+            checker.next_line();
+            let checked = line
+                .chunks(size)
+                .try_for_each(|piece| checker.feed(piece, &mut Vec::new()))
+                .and_then(|()| checker.finish(&mut Vec::new()));
+            assert_eq!(
+                checked.map_err(|e| e.to_string()),
+                result.as_ref().map(|_| ()).map_err(ToString::to_string),
+                "the checker, piece size {size} of {:?}",
+                String::from_utf8_lossy(line)
+            );
             assert_eq!(
                 result.is_ok(),
                 whole.is_ok(),

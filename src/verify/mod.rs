@@ -1,15 +1,16 @@
 //! `palmdb backup verify`: is this backup whole, and can it be restored?
 //!
-//! locate it in its repository → the manifest's one strict check → re-read every file:
-//! SHA-256 and size of the stored bytes, and (when the rows can be read: not encrypted, or
-//! `--identity` given) every line decrypted, decompressed and parsed as a row with the table's
-//! columns, row counts → with `--restore-test`, restore it into a scratch database and compare
-//! what arrived with what the files hold, in SQL.
+//! locate it in its repository → the manifest's one strict check → re-read every file
+//! (`--jobs N` at a time, see `files`): SHA-256 and size of the stored bytes, and (when the
+//! rows can be read: not encrypted, or `--identity` given) every line decrypted, decompressed
+//! and parsed as a row with the table's columns, row counts → with `--restore-test`, restore it
+//! into a scratch database and compare what arrived with what the files hold, in SQL.
 //!
 //! The checks themselves are the format's (`archive::repository`, `archive::integrity`), the
 //! same that `restore` runs: verify only reports them.
 
 pub mod checksum;
+pub mod files;
 pub mod report;
 pub mod restore_test;
 
@@ -24,7 +25,7 @@ use crate::archive::integrity;
 use crate::archive::repository::{Backup, Repository};
 use crate::archive::Manifest;
 use crate::connect::ConnectSettings;
-use crate::ui::progress::{Progress, Total};
+use crate::ui::progress::Progress;
 use report::VerifyReport;
 
 #[derive(Debug, Clone)]
@@ -36,6 +37,8 @@ pub struct VerifyOptions {
     /// `--scratch-database NAME`: an existing database for the restore test, emptied before
     /// and after, instead of one created and dropped.
     pub scratch_database: Option<String>,
+    /// `--jobs N`: table files re-read at once, each on a thread of its own (at least 1).
+    pub jobs: usize,
     /// Progress bars on a terminal (re-reading the files, and the restore test).
     pub progress: bool,
     /// `--pg-restore PATH` for the restore test.
@@ -62,9 +65,10 @@ pub async fn verify(settings: &ConnectSettings, options: &VerifyOptions) -> Resu
     let identities = options.identities.clone();
     let restore_test = options.restore_test;
     let show = options.progress;
+    let jobs = options.jobs;
     let (mut report, readable) = tokio::task::spawn_blocking(move || {
         let backup = repo.locate(&what)?;
-        let checked = check_backup_watched(&backup, identities, &Progress::new(show))?;
+        let checked = check_backup_watched(&backup, identities, jobs, &Progress::new(show))?;
         Ok::<_, anyhow::Error>(checked)
     })
     .await??;
@@ -89,17 +93,20 @@ pub async fn verify(settings: &ConnectSettings, options: &VerifyOptions) -> Resu
 /// Every check that needs no database: the manifest and each file. Returns the report and,
 /// when the manifest is valid, the backup's files for a restore test. An encrypted backup
 /// with an identity that is not among its recipients is an error (the check cannot run).
+/// The files are read one at a time (the dashboard's check: a server keeps its cores).
 pub fn check_backup(
     backup: &Backup,
     identities: Option<Arc<Identities>>,
 ) -> Result<(VerifyReport, Option<(BackupFiles, Manifest)>)> {
-    check_backup_watched(backup, identities, &Progress::hidden())
+    check_backup_watched(backup, identities, 1, &Progress::hidden())
 }
 
-/// [`check_backup`] with a bar per file while its lines are re-read.
+/// [`check_backup`] reading `jobs` files at once, with a bar per file while its lines are
+/// re-read.
 pub fn check_backup_watched(
     backup: &Backup,
     identities: Option<Arc<Identities>>,
+    jobs: usize,
     progress: &Progress,
 ) -> Result<(VerifyReport, Option<(BackupFiles, Manifest)>)> {
     let mut report = VerifyReport::new(backup.name().to_string(), backup.describe());
@@ -123,19 +130,7 @@ pub fn check_backup_watched(
     report.schema_version = manifest.schema_version;
     report.encrypted = manifest.encryption.is_some();
     report.lines_checked = files.can_read_rows();
-    for entry in &manifest.tables {
-        let check = if files.can_read_rows() {
-            let bar = progress.bar(&entry.qualified_name(), Total::Exact(entry.rows));
-            let check = integrity::check_file_watched(&files, entry, &mut |rows, bytes| {
-                bar.set(rows, bytes)
-            });
-            bar.finish();
-            check
-        } else {
-            integrity::check_file(&files, entry)
-        };
-        report.files.push(check);
-    }
+    report.files = files::check_files(&files, &manifest.tables, jobs, progress);
     report.schema = manifest
         .schema
         .as_ref()

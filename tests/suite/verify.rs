@@ -276,3 +276,74 @@ fn restore_test_catches_content_that_does_not_restore_as_written() {
         Some("0")
     );
 }
+
+#[test]
+fn jobs_1_and_jobs_3_report_the_same_in_the_same_order() {
+    let (source, _dir, folder) = backup_of_palm("verify_jobs_same", 40);
+    assert!(manifest(&folder)["tables"].as_array().unwrap().len() >= 5);
+    let one = assert_exit(&verify(&source, &folder, &["--jobs", "1"]), 0);
+    let three = assert_exit(&verify(&source, &folder, &["--jobs", "3"]), 0);
+    assert!(one.starts_with("OK: backup"), "{one}");
+    assert_eq!(three, one);
+    let one = stdout(&verify(&source, &folder, &["--jobs", "1", "--json"]));
+    let three = stdout(&verify(&source, &folder, &["--jobs", "3", "--json"]));
+    assert_eq!(three, one);
+    // Files in the manifest's order, not in the order they were finished.
+    let report: serde_json::Value = serde_json::from_str(&three).unwrap();
+    let reported: Vec<&serde_json::Value> = report["files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| &f["file"])
+        .collect();
+    let m = manifest(&folder);
+    let listed: Vec<&serde_json::Value> = m["tables"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| &t["file"])
+        .collect();
+    assert_eq!(reported, listed);
+}
+
+#[test]
+fn damage_in_several_files_is_reported_alike_at_any_jobs() {
+    let (source, _dir, folder) = backup_of_palm("verify_jobs_damage", 50);
+    let file = table_file(&folder, "preorders");
+    let mut bytes = std::fs::read(&file).unwrap();
+    let at = bytes.len() / 2;
+    bytes[at] ^= 0x20;
+    std::fs::write(&file, bytes).unwrap();
+    let two = assert_exit(&verify(&source, &folder, &["--jobs", "2"]), 2);
+    assert!(two.starts_with("FAILED"), "{two}");
+    assert!(two.contains("public.preorders.jsonl.zst"), "{two}");
+    assert!(two.contains("SHA-256 does not match"), "{two}");
+    assert!(!two.contains("public.users.jsonl.zst"), "{two}");
+    let one = assert_exit(&verify(&source, &folder, &["--jobs", "1"]), 2);
+    assert_eq!(two, one);
+
+    // A second damaged file: every problem is still collected, in the manifest's order.
+    let users = table_file(&folder, "users");
+    let bytes = std::fs::read(&users).unwrap();
+    std::fs::write(&users, &bytes[..bytes.len() * 2 / 3]).unwrap();
+    let one = assert_exit(&verify(&source, &folder, &["--jobs", "1"]), 2);
+    let three = assert_exit(&verify(&source, &folder, &["--jobs", "3"]), 2);
+    assert_eq!(three, one);
+    let preorders = three.find("public.preorders.jsonl.zst").expect(&three);
+    let users = three.find("public.users.jsonl.zst").expect(&three);
+    assert!(preorders < users, "{three}");
+}
+
+#[test]
+fn jobs_0_is_refused_in_one_line() {
+    let (source, _dir, folder) = backup_of_palm("verify_jobs_0", 1);
+    let out = verify(&source, &folder, &["--jobs", "0"]);
+    let text = assert_exit(&out, 3);
+    assert!(stdout(&out).is_empty(), "{text}");
+    let errors: Vec<&str> = text.lines().filter(|l| l.starts_with("error:")).collect();
+    assert_eq!(errors.len(), 1, "{text}");
+    assert!(
+        errors[0].contains("--jobs") && errors[0].contains("0"),
+        "{text}"
+    );
+}
