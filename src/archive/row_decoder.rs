@@ -458,15 +458,15 @@ impl<'a> LineDecoder<'a> {
                 let run = &input[start..i];
                 if bits < 0x80 {
                     // ASCII only: valid UTF-8 as it is.
-                    self.emit(run, &mut out)?;
+                    self.emit_plain(run, &mut out)?;
                     continue;
                 }
                 match std::str::from_utf8(run) {
-                    Ok(_) => self.emit(run, &mut out)?,
+                    Ok(_) => self.emit_plain(run, &mut out)?,
                     Err(e) if e.error_len().is_none() => {
                         // Cut in the middle of a character: keep its start for the next piece.
                         let valid = e.valid_up_to();
-                        self.emit(&run[..valid], &mut out)?;
+                        self.emit_plain(&run[..valid], &mut out)?;
                         self.string.utf8.extend_from_slice(&run[valid..]);
                         if i < input.len() {
                             return Err(self.error(offset + i, "invalid UTF-8 in a string"));
@@ -530,6 +530,18 @@ impl<'a> LineDecoder<'a> {
             return Err(self.error(at, "a lone surrogate in a \\u escape"));
         }
         Ok(())
+    }
+
+    /// A run of plain characters (no backslash, no control character): nothing in it needs
+    /// COPY's escaping, so a value's run is copied as it is.
+    fn emit_plain(&mut self, run: &[u8], out: &mut Option<&mut Vec<u8>>) -> Result<(), CodecError> {
+        match out {
+            Some(out) if self.writes => {
+                out.extend_from_slice(run);
+                Ok(())
+            }
+            _ => self.emit(run, out),
+        }
     }
 
     fn emit(&mut self, bytes: &[u8], out: &mut Option<&mut Vec<u8>>) -> Result<(), CodecError> {
