@@ -43,6 +43,11 @@ pub fn working_name(target: &str) -> String {
     format!("palmdb_restoring_{hex}")
 }
 
+/// The comment that marks a working database as palmdb's, for `target`.
+fn unfinished_comment(target: &str) -> String {
+    format!("palmdb restore of {target}, not finished; the next restore of {target} drops it")
+}
+
 /// Connects to the server's maintenance database (as createdb does): the target does not
 /// exist yet.
 async fn connect_admin(settings: &ConnectSettings) -> Result<Client> {
@@ -141,7 +146,28 @@ impl WorkingDatabase {
             .into());
         }
         if exists(&admin, &name).await? {
-            // Its restore is gone (the lock was free): it was killed on the way.
+            // Only a database palmdb commented as its own unfinished restore is dropped; its
+            // restore is gone (the lock was free): it was killed on the way.
+            let comment: Option<String> = admin
+                .query_one(
+                    "SELECT shobj_description(oid, 'pg_database') FROM pg_database \
+                     WHERE datname = $1",
+                    &[&name],
+                )
+                .await?
+                .get(0);
+            if comment.as_deref() != Some(unfinished_comment(&target).as_str()) {
+                return Err(Failure::usage(format!(
+                    "database {name} exists and is not an unfinished palmdb restore of \
+                     {target}: palmdb builds {target} under that name"
+                ))
+                .with_hint(format!(
+                    "rename or drop {name} (ALTER DATABASE {} RENAME TO ...), or restore under \
+                     another name",
+                    quote_ident(&name)
+                ))
+                .into());
+            }
             eprintln!("palmdb: dropping {name}, left by a restore of {target} that did not finish");
             drop_database(&admin, &name).await?;
         }
@@ -166,10 +192,7 @@ impl WorkingDatabase {
             .batch_execute(&format!(
                 "COMMENT ON DATABASE {} IS {}",
                 quote_ident(&name),
-                quote_literal(&format!(
-                    "palmdb restore of {target}, not finished; the next restore of {target} \
-                     drops it"
-                ))
+                quote_literal(&unfinished_comment(&target))
             ))
             .await?;
         Ok(WorkingDatabase {

@@ -283,3 +283,23 @@ fn a_palm_database_created_over_several_connections_is_at_its_version() {
     assert_exit(&target.palmdb(&["migrate", "status"]), 0);
     assert_success(&target.palmdb(&["stats", "orders", "--status", "completed", "--json"]));
 }
+
+#[test]
+fn a_database_under_the_working_name_that_is_not_palmdbs_is_never_dropped() {
+    let source = TestDb::foreign("newdb_clash_src");
+    let dir = tempfile::tempdir().unwrap();
+    let folder = take_backup(&source, dir.path(), &[]);
+    let target = absent_database("newdb_clash_dst");
+    let working = working_name(&target);
+    admin::execute(&target.admin, &format!("CREATE DATABASE \"{working}\"")).unwrap();
+
+    let out = target.palmdb(&["restore", folder.to_str().unwrap(), "--create-database"]);
+    let text = assert_exit(&out, 1);
+    assert!(
+        text.contains("is not an unfinished palmdb restore"),
+        "{text}"
+    );
+    assert!(database_exists(&target, &working));
+    assert!(!database_exists(&target, &target.name));
+    drop_database(&target, &working);
+}
