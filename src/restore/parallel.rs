@@ -4,17 +4,19 @@
 //!
 //! One connection creates the schema before the rows; then the tables are loaded biggest
 //! first, each by whichever connection is free (`TRUNCATE` and `COPY ... FREEZE` in one
-//! transaction, so the rows are written frozen, once); then indexes and keys are built, then
-//! foreign keys checked, again one entry per free connection; then one transaction runs the
-//! rest of the schema in its order (triggers, policies, grants), sets the sequences and
-//! recomputes derived data.
+//! transaction, so the rows are written frozen, once), and each index and key is built by a
+//! free connection as soon as its table is in (while the biggest table still loads, the
+//! others get their indexes); then the foreign keys are checked, one per free connection;
+//! then one transaction runs the rest of the schema in its order (triggers, policies,
+//! grants), sets the sequences and recomputes derived data.
 
-use std::collections::VecDeque;
+use std::collections::{HashSet, VecDeque};
 use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
+use tokio::sync::Notify;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
@@ -101,12 +103,19 @@ pub async fn load_all(
         transaction.commit().await?;
     }
 
-    let copies: Vec<(TableToLoad, Producer)> =
-        tables.iter().map(|t| (t.clone(), producer(t))).collect();
-    let mut loaded = on_each_connection(&mut clients, copies, |client, (table, rows)| {
-        copy_table(client, table, rows, &prelude, options.progress)
-    })
-    .await?;
+    let units = post_data::units(&stored.post_data);
+    let mut tasks: VecDeque<Task> = tables
+        .iter()
+        .map(|t| Task::Copy(t.clone(), producer(t)))
+        .collect();
+    tasks.extend(
+        units
+            .iter()
+            .filter(|u| u.stage == Stage::Keys)
+            .map(|u| Task::Keys(u.clone(), post_data::table_of(u))),
+    );
+    let schedule = Schedule::new(tasks, tables);
+    let mut loaded = run_schedule(&mut clients, &schedule, &prelude, options.progress).await?;
     // In the backup's order, whatever order the connections finished in.
     loaded.sort_by_key(|outcome| {
         tables
@@ -114,14 +123,15 @@ pub async fn load_all(
             .position(|t| t.display_name() == outcome.table)
     });
 
-    let units = post_data::units(&stored.post_data);
-    for stage in [Stage::Keys, Stage::ForeignKeys] {
-        let now: Vec<Unit> = units.iter().filter(|u| u.stage == stage).cloned().collect();
-        on_each_connection(&mut clients, now, |client, unit| {
-            run_unit(client, unit, &prelude)
-        })
-        .await?;
-    }
+    let foreign_keys: Vec<Unit> = units
+        .iter()
+        .filter(|u| u.stage == Stage::ForeignKeys)
+        .cloned()
+        .collect();
+    on_each_connection(&mut clients, foreign_keys, |client, unit| {
+        run_unit(client, unit, &prelude)
+    })
+    .await?;
 
     let mut client = clients.swap_remove(0);
     drop(clients);
@@ -149,6 +159,119 @@ pub async fn load_all(
         sequences: fixes,
         recomputed,
     })
+}
+
+/// Work before the foreign keys: a table's rows, or an index or key on a table.
+enum Task {
+    Copy(TableToLoad, Producer),
+    /// With the table it builds on, when known: it may start once that table is loaded,
+    /// while other tables still load (otherwise once every table is).
+    Keys(Unit, Option<(String, String)>),
+}
+
+/// The tasks left, and which tables are still loading: an index starts as soon as its
+/// table is in, so one connection builds the small tables' indexes while another still
+/// loads the biggest table.
+struct Schedule {
+    state: Mutex<ScheduleState>,
+    changed: Notify,
+}
+
+struct ScheduleState {
+    waiting: VecDeque<Task>,
+    /// Tables of the restore not committed yet.
+    loading: HashSet<(String, String)>,
+}
+
+impl Schedule {
+    fn new(tasks: VecDeque<Task>, tables: &[TableToLoad]) -> Schedule {
+        Schedule {
+            state: Mutex::new(ScheduleState {
+                waiting: tasks,
+                loading: tables
+                    .iter()
+                    .map(|t| (t.schema.clone(), t.name.clone()))
+                    .collect(),
+            }),
+            changed: Notify::new(),
+        }
+    }
+
+    /// The first task that may start now (`Some(None)`: wait for one to finish); `None`
+    /// when nothing is left to start.
+    fn next(&self) -> Option<Option<Task>> {
+        let mut state = self.state.lock().expect("the schedule is never poisoned");
+        let ready = state.waiting.iter().position(|task| match task {
+            Task::Copy(..) => true,
+            // A table outside the load (a partitioned parent) has nothing to wait for.
+            Task::Keys(_, Some(table)) => !state.loading.contains(table),
+            Task::Keys(_, None) => state.loading.is_empty(),
+        });
+        match ready {
+            Some(i) => Some(state.waiting.remove(i)),
+            None if state.waiting.is_empty() => None,
+            None => Some(None),
+        }
+    }
+
+    fn loaded(&self, table: (String, String)) {
+        self.state
+            .lock()
+            .expect("the schedule is never poisoned")
+            .loading
+            .remove(&table);
+        self.changed.notify_waiters();
+    }
+}
+
+/// Runs the tasks on every connection, each taking the first that may start.
+async fn run_schedule(
+    clients: &mut Vec<Client>,
+    schedule: &Schedule,
+    prelude: &str,
+    progress: &Progress,
+) -> Result<Vec<TableOutcome>> {
+    let workers = std::mem::take(clients)
+        .into_iter()
+        .map(|client| async move {
+            let mut client = client;
+            let mut outcomes = Vec::new();
+            loop {
+                // Made before looking, so a table loaded meanwhile still wakes it.
+                let changed = schedule.changed.notified();
+                let task = match schedule.next() {
+                    None => break,
+                    Some(None) => {
+                        changed.await;
+                        continue;
+                    }
+                    Some(Some(task)) => task,
+                };
+                match task {
+                    Task::Copy(table, rows) => {
+                        let key = (table.schema.clone(), table.name.clone());
+                        let (back, outcome) =
+                            copy_table(client, table, rows, prelude, progress).await;
+                        client = back;
+                        outcomes.push(outcome?);
+                        schedule.loaded(key);
+                    }
+                    Task::Keys(unit, _) => {
+                        let (back, result) = run_unit(client, unit, prelude).await;
+                        client = back;
+                        result?;
+                    }
+                }
+            }
+            Ok::<_, anyhow::Error>((client, outcomes))
+        });
+    let finished = futures_util::future::try_join_all(workers).await?;
+    let mut outcomes = Vec::new();
+    for (client, done) in finished {
+        clients.push(client);
+        outcomes.extend(done);
+    }
+    Ok(outcomes)
 }
 
 /// Gives each item to whichever connection is free, until none is left or one fails (then

@@ -95,6 +95,52 @@ pub fn units(post_data: &[SchemaStatement]) -> Vec<Unit> {
     units
 }
 
+/// The table a key-stage unit builds on (`CREATE INDEX ... ON [ONLY] s.t`, `ALTER TABLE
+/// [ONLY] s.t ADD CONSTRAINT`), as (schema, name); `None` when its statement does not read
+/// that way (the unit then waits for every table).
+pub fn table_of(unit: &Unit) -> Option<(String, String)> {
+    let sql = unit.statements.get(unit.settings)?.as_str();
+    let rest = if let Some(rest) = sql.strip_prefix("ALTER TABLE ") {
+        rest
+    } else {
+        let rest = sql.strip_prefix("CREATE ")?;
+        let rest = rest.strip_prefix("UNIQUE ").unwrap_or(rest);
+        let rest = rest.strip_prefix("INDEX ")?;
+        let (_index, rest) = identifier(rest)?;
+        rest.strip_prefix(" ON ")?
+    };
+    let rest = rest.strip_prefix("ONLY ").unwrap_or(rest);
+    let (schema, rest) = identifier(rest)?;
+    let (name, _) = identifier(rest.strip_prefix('.')?)?;
+    Some((schema, name))
+}
+
+/// One SQL identifier at the start of `text`, as pg_dump writes it (bare lower case, or
+/// double-quoted with `""` for a quote), and what follows it.
+fn identifier(text: &str) -> Option<(String, &str)> {
+    if let Some(quoted) = text.strip_prefix('"') {
+        let mut name = String::new();
+        let mut chars = quoted.char_indices();
+        while let Some((i, c)) = chars.next() {
+            if c != '"' {
+                name.push(c);
+                continue;
+            }
+            if quoted[i + 1..].starts_with('"') {
+                name.push('"');
+                chars.next();
+                continue;
+            }
+            return Some((name, &quoted[i + 1..]));
+        }
+        return None;
+    }
+    let end = text
+        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
+        .unwrap_or(text.len());
+    (end > 0).then(|| (text[..end].to_string(), &text[end..]))
+}
+
 /// The statements of `post_data` that belong to the last stage, with every settings
 /// statement kept in place: the final transaction runs them in the script's order.
 pub fn last_stage(post_data: &[SchemaStatement]) -> Vec<SchemaStatement> {
@@ -200,6 +246,37 @@ mod tests {
             constraint.statements[0],
             "SELECT pg_catalog.set_config('search_path', 'app', true)"
         );
+    }
+
+    #[test]
+    fn a_key_unit_names_the_table_it_builds_on() {
+        let unit = |sql: &str| Unit {
+            stage: Stage::Keys,
+            what: "x".into(),
+            statements: vec!["SET LOCAL a = 1".into(), sql.into()],
+            settings: 1,
+        };
+        let table = |sql: &str| table_of(&unit(sql));
+        let named = |s: &str, n: &str| Some((s.to_string(), n.to_string()));
+        assert_eq!(
+            table("CREATE INDEX a_idx ON public.a USING btree (x)"),
+            named("public", "a")
+        );
+        assert_eq!(
+            table("CREATE UNIQUE INDEX \"Odd \"\"ix\" ON ONLY \"Odd Schema\".\"big \"\"one\"\"\" USING btree (x)"),
+            named("Odd Schema", "big \"one\"")
+        );
+        assert_eq!(
+            table("ALTER TABLE ONLY shop.orders ADD CONSTRAINT orders_pkey PRIMARY KEY (no)"),
+            named("shop", "orders")
+        );
+        assert_eq!(
+            table("ALTER TABLE \"ÄÖ\".t ADD CONSTRAINT k UNIQUE (x)"),
+            named("ÄÖ", "t")
+        );
+        assert_eq!(table("CREATE INDEX a_idx ON a USING btree (x)"), None);
+        assert_eq!(table("COMMENT ON INDEX public.a_idx IS 'x'"), None);
+        assert_eq!(table("CREATE INDEX \"unterminated ON public.a (x)"), None);
     }
 
     #[test]
