@@ -61,20 +61,30 @@ pub struct LoadOptions<'a> {
     pub maintenance_work_mem: Option<&'a str>,
 }
 
-/// Session settings of the load, transaction-local: the text format the rows are written in,
-/// no statement timeout, a bounded wait for locks, and the memory asked for index builds.
-fn prelude(options: &LoadOptions<'_>) -> String {
-    let memory = options
-        .maintenance_work_mem
+/// Settings of a restore transaction, transaction-local: the text format the rows are
+/// written in, no statement timeout, `lock_wait` for locks (`0`: as long as it takes), and
+/// the memory asked for index builds.
+pub(super) fn transaction_settings(maintenance_work_mem: Option<&str>, lock_wait: &str) -> String {
+    let memory = maintenance_work_mem
         .map(|size| format!("SET LOCAL maintenance_work_mem = {};", quote_literal(size)))
         .unwrap_or_default();
     format!(
-        "{}SET LOCAL lock_timeout = '{LOCK_WAIT}';
+        "{}SET LOCAL lock_timeout = {};
          SET LOCAL statement_timeout = 0;
          SET LOCAL idle_in_transaction_session_timeout = 0;
-         {memory}
+         {memory}",
+        crate::archive::text_format::set_sql(true),
+        quote_literal(lock_wait)
+    )
+}
+
+/// The load's settings: a bounded wait for the table locks, and foreign keys checked at
+/// COMMIT where they may be.
+fn prelude(options: &LoadOptions<'_>) -> String {
+    format!(
+        "{}
          SET CONSTRAINTS ALL DEFERRED",
-        crate::archive::text_format::set_sql(true)
+        transaction_settings(options.maintenance_work_mem, LOCK_WAIT)
     )
 }
 

@@ -161,29 +161,12 @@ async fn restore_into_new_database(
     report.jobs = options.jobs;
     if options.dry_run {
         new_database::check(settings).await?;
-        for table in &tables {
-            report.tables.push(TableOutcome {
-                table: table.display_name(),
-                rows: table.rows,
-                seconds: 0.0,
-            });
-        }
-        report.finish(started);
-        return Ok(report);
+        return Ok(would_restore(report, &tables, started));
     }
 
     let working = new_database::WorkingDatabase::create(settings).await?;
     let progress = Progress::new(options.progress);
-    let sequences: Vec<BackupSequence> = manifest
-        .sequences
-        .iter()
-        .map(|s| BackupSequence {
-            schema: s.schema.clone(),
-            name: s.name.clone(),
-            last_value: s.last_value,
-            is_called: s.is_called,
-        })
-        .collect();
+    let sequences = backup_sequences(manifest);
     let working_settings = settings.with_database(&working.name);
     let parallel_options = parallel::ParallelOptions {
         jobs: options.jobs,
@@ -314,15 +297,7 @@ pub async fn restore_backup(
         if stored.is_none() && !options.clean {
             load::refuse_rows(&client, &tables, &database).await?;
         }
-        for table in &tables {
-            report.tables.push(TableOutcome {
-                table: table.display_name(),
-                rows: table.rows,
-                seconds: 0.0,
-            });
-        }
-        report.finish(started);
-        return Ok(report);
+        return Ok(would_restore(report, &tables, started));
     }
 
     let progress = Progress::new(options.progress);
@@ -363,6 +338,37 @@ pub async fn restore_backup(
     report.recomputed = loaded.recomputed;
     report.finish(started);
     Ok(report)
+}
+
+/// `--dry-run`: the report lists what would be loaded, in load order.
+fn would_restore(
+    mut report: RestoreReport,
+    tables: &[TableToLoad],
+    started: Instant,
+) -> RestoreReport {
+    for table in tables {
+        report.tables.push(TableOutcome {
+            table: table.display_name(),
+            rows: table.rows,
+            seconds: 0.0,
+        });
+    }
+    report.finish(started);
+    report
+}
+
+/// Every sequence the backup recorded, with its value.
+fn backup_sequences(manifest: &Manifest) -> Vec<BackupSequence> {
+    manifest
+        .sequences
+        .iter()
+        .map(|s| BackupSequence {
+            schema: s.schema.clone(),
+            name: s.name.clone(),
+            last_value: s.last_value,
+            is_called: s.is_called,
+        })
+        .collect()
 }
 
 /// Some of the backup's tables are missing and the backup cannot create them here: refuse,
@@ -430,16 +436,7 @@ async fn sequences_to_set(
     schema_created: bool,
     database: &str,
 ) -> Result<Vec<BackupSequence>> {
-    let mut wanted: Vec<BackupSequence> = manifest
-        .sequences
-        .iter()
-        .map(|s| BackupSequence {
-            schema: s.schema.clone(),
-            name: s.name.clone(),
-            last_value: s.last_value,
-            is_called: s.is_called,
-        })
-        .collect();
+    let mut wanted = backup_sequences(manifest);
     if schema_created {
         return Ok(wanted);
     }

@@ -22,7 +22,7 @@ use tokio_postgres::Client;
 
 use super::copy_in::{self, RowCounter};
 use super::derived;
-use super::load::{copy_failure, Loaded, Producer};
+use super::load::{copy_failure, transaction_settings, Loaded, Producer};
 use super::plan::TableToLoad;
 use super::post_data::{self, Stage, Unit};
 use super::report::TableOutcome;
@@ -32,7 +32,6 @@ use super::target::{self, MissingTables};
 use crate::archive::RelationName;
 use crate::connect::ConnectSettings;
 use crate::error::Failure;
-use crate::sql_quote::quote_literal;
 use crate::ui::progress::{Progress, Total};
 
 /// How often an entry that lost a deadlock to another connection is tried again.
@@ -49,21 +48,10 @@ pub struct ParallelOptions<'a> {
     pub maintenance_work_mem: Option<&'a str>,
 }
 
-/// Settings of every transaction here: the rows' text format, no timeouts (an index build
-/// may wait for another on the same table as long as that one takes), and the memory asked
-/// for index builds.
+/// Settings of every transaction here: no lock timeout (an index build may wait for
+/// another on the same table as long as that one takes).
 fn session_settings(options: &ParallelOptions<'_>) -> String {
-    let memory = options
-        .maintenance_work_mem
-        .map(|size| format!("SET LOCAL maintenance_work_mem = {};", quote_literal(size)))
-        .unwrap_or_default();
-    format!(
-        "{}SET LOCAL lock_timeout = 0;
-         SET LOCAL statement_timeout = 0;
-         SET LOCAL idle_in_transaction_session_timeout = 0;
-         {memory}",
-        crate::archive::text_format::set_sql(true)
-    )
+    transaction_settings(options.maintenance_work_mem, "0")
 }
 
 /// Loads `tables` into the new, empty database `settings` names, creating everything from

@@ -318,3 +318,19 @@ pub fn run_measuring_memory(command: std::process::Command) -> (std::process::Ou
         .unwrap_or_else(|| panic!("time's report has no peak memory: {text:?}"));
     (output, kib * 1024)
 }
+
+/// The foreign fixture restored whole, with its schema: the same tables (at least its 14),
+/// rows, sequences and schema, and its materialized view holding its rows again.
+pub fn assert_same_foreign_database(source: &TestDb, target: &TestDb) {
+    let tables = user_tables(source);
+    assert_eq!(user_tables(target), tables);
+    assert!(tables.len() >= 14, "{tables:?}");
+    assert_same_rows(source, target, &tables);
+    // Every sequence as it was, owned or not, called or not.
+    assert_eq!(sequence_states(target), sequence_states(source));
+    assert_eq!(schema_of(target), schema_of(source));
+    assert_eq!(
+        table_text(target, "shop.mood_counts"),
+        table_text(source, "shop.mood_counts")
+    );
+}
