@@ -157,14 +157,7 @@ pub async fn load_all(
         .await
         .map_err(|e| copy_failure(table, e))?;
         bar.finish();
-        if rows != table.rows {
-            return Err(Failure::operation(format!(
-                "{}: loaded {rows} rows, the backup says {}; nothing was restored",
-                table.display_name(),
-                table.rows
-            ))
-            .into());
-        }
+        check_row_count(table, rows)?;
         loaded.push(TableOutcome {
             table: table.display_name(),
             rows,
@@ -191,11 +184,41 @@ pub async fn load_all(
     } else {
         Setting::Forward
     };
-    let fixes = sequences::restore(&transaction, options.sequences, setting).await?;
+    finish(
+        transaction,
+        loaded,
+        tables,
+        (options.sequences, setting),
+        options.materialized_views,
+    )
+    .await
+}
+
+/// Refuses a table whose COPY loaded another number of rows than the backup holds.
+pub(super) fn check_row_count(table: &TableToLoad, rows: u64) -> Result<()> {
+    if rows == table.rows {
+        return Ok(());
+    }
+    Err(Failure::operation(format!(
+        "{}: loaded {rows} rows, the backup says {}; nothing was restored",
+        table.display_name(),
+        table.rows
+    ))
+    .into())
+}
+
+/// The end of every restore, in its last transaction: the sequences set as `sequences`
+/// says, derived tables recomputed, materialized views refreshed, COMMIT.
+pub(super) async fn finish(
+    transaction: Transaction<'_>,
+    loaded: Vec<TableOutcome>,
+    tables: &[TableToLoad],
+    sequences: (&[BackupSequence], Setting),
+    materialized_views: &[RelationName],
+) -> Result<Loaded> {
+    let fixes = sequences::restore(&transaction, sequences.0, sequences.1).await?;
     let mut recomputed = derived::rebuild(&transaction, tables).await?;
-    recomputed.extend(
-        derived::refresh_materialized_views(&transaction, options.materialized_views).await?,
-    );
+    recomputed.extend(derived::refresh_materialized_views(&transaction, materialized_views).await?);
     transaction
         .commit()
         .await

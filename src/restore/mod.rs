@@ -131,13 +131,7 @@ async fn restore_into_new_database(
         .into());
     };
     let mut tables = plan::select(manifest, &[])?;
-    {
-        let files = files.clone();
-        let manifest = manifest.clone();
-        let tables = tables.clone();
-        tokio::task::spawn_blocking(move || refuse_damaged_files(&files, &manifest, &tables))
-            .await??;
-    }
+    refuse_damaged_files(files, manifest, &tables).await?;
     let stored = schema::render(files, entry, &options.schema).await?;
     // Biggest first: the longest load starts first, the small ones fill in around it.
     let size = |t: &TableToLoad| {
@@ -222,13 +216,7 @@ pub async fn restore_backup(
 ) -> Result<RestoreReport> {
     let started = Instant::now();
     let mut tables = plan::select(manifest, &options.tables)?;
-    {
-        let files = files.clone();
-        let manifest = manifest.clone();
-        let tables = tables.clone();
-        tokio::task::spawn_blocking(move || refuse_damaged_files(&files, &manifest, &tables))
-            .await??;
-    }
+    refuse_damaged_files(files, manifest, &tables).await?;
 
     let mut client = settings
         .with_application_name("palmdb restore")
@@ -477,12 +465,18 @@ pub fn read_manifest(backup: &Backup) -> Result<Manifest> {
     })
 }
 
-/// Every selected file's SHA-256 is checked before the database is touched.
-fn refuse_damaged_files(
+/// Every selected file's SHA-256 is checked before the database is touched (reading every
+/// file: on a blocking thread).
+async fn refuse_damaged_files(
     files: &BackupFiles,
     manifest: &Manifest,
     tables: &[TableToLoad],
 ) -> Result<()> {
+    let (files, manifest, tables) = (files.clone(), manifest.clone(), tables.to_vec());
+    tokio::task::spawn_blocking(move || check_hashes(&files, &manifest, &tables)).await?
+}
+
+fn check_hashes(files: &BackupFiles, manifest: &Manifest, tables: &[TableToLoad]) -> Result<()> {
     let entries: Vec<_> = manifest
         .tables
         .iter()

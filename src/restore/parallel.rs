@@ -11,27 +11,24 @@
 //! grants), sets the sequences and recomputes derived data.
 
 use std::collections::{HashSet, VecDeque};
-use std::future::Future;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use tokio::sync::Notify;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::Client;
 
 use super::copy_in::{self, RowCounter};
-use super::derived;
-use super::load::{copy_failure, transaction_settings, Loaded, Producer};
+use super::load::{check_row_count, copy_failure, finish, transaction_settings, Loaded, Producer};
 use super::plan::TableToLoad;
 use super::post_data::{self, Stage, Unit};
 use super::report::TableOutcome;
 use super::schema::{self, Part, SchemaStatement, StoredSchema};
-use super::sequences::{self, BackupSequence, Setting};
+use super::sequences::{BackupSequence, Setting};
 use super::target::{self, MissingTables};
 use crate::archive::RelationName;
 use crate::connect::ConnectSettings;
-use crate::error::Failure;
 use crate::ui::progress::{Progress, Total};
 
 /// How often an entry that lost a deadlock to another connection is tried again.
@@ -96,12 +93,13 @@ pub async fn load_all(
         .iter()
         .map(|t| Task::Copy(t.clone(), producer(t)))
         .collect();
-    tasks.extend(
-        units
-            .iter()
-            .filter(|u| u.stage == Stage::Keys)
-            .map(|u| Task::Keys(u.clone(), post_data::table_of(u))),
-    );
+    for unit in &units {
+        match unit.stage {
+            Stage::Keys => tasks.push_back(Task::Keys(unit.clone(), post_data::table_of(unit))),
+            Stage::ForeignKeys => tasks.push_back(Task::ForeignKey(unit.clone())),
+            Stage::Last => {}
+        }
+    }
     let schedule = Schedule::new(tasks, tables);
     let mut loaded = run_schedule(&mut clients, &schedule, &prelude, options.progress).await?;
     // In the backup's order, whatever order the connections finished in.
@@ -110,16 +108,6 @@ pub async fn load_all(
             .iter()
             .position(|t| t.display_name() == outcome.table)
     });
-
-    let foreign_keys: Vec<Unit> = units
-        .iter()
-        .filter(|u| u.stage == Stage::ForeignKeys)
-        .cloned()
-        .collect();
-    on_each_connection(&mut clients, foreign_keys, |client, unit| {
-        run_unit(client, unit, &prelude)
-    })
-    .await?;
 
     let mut client = clients.swap_remove(0);
     drop(clients);
@@ -133,28 +121,25 @@ pub async fn load_all(
     )
     .await?;
     transaction.batch_execute(&prelude).await?;
-    let fixes = sequences::restore(&transaction, options.sequences, Setting::Exact).await?;
-    let mut recomputed = derived::rebuild(&transaction, tables).await?;
-    recomputed.extend(
-        derived::refresh_materialized_views(&transaction, options.materialized_views).await?,
-    );
-    transaction
-        .commit()
-        .await
-        .context("COMMIT failed; nothing was restored")?;
-    Ok(Loaded {
-        tables: loaded,
-        sequences: fixes,
-        recomputed,
-    })
+    finish(
+        transaction,
+        loaded,
+        tables,
+        (options.sequences, Setting::Exact),
+        options.materialized_views,
+    )
+    .await
 }
 
-/// Work before the foreign keys: a table's rows, or an index or key on a table.
+/// Work between the schema and the final transaction.
 enum Task {
+    /// A table's rows.
     Copy(TableToLoad, Producer),
-    /// With the table it builds on, when known: it may start once that table is loaded,
-    /// while other tables still load (otherwise once every table is).
+    /// An index or key, with the table it builds on when known: it may start once that
+    /// table is loaded, while other tables still load (otherwise once every table is).
     Keys(Unit, Option<(String, String)>),
+    /// A foreign key: once every table is loaded and every key built.
+    ForeignKey(Unit),
 }
 
 /// The tasks left, and which tables are still loading: an index starts as soon as its
@@ -169,6 +154,8 @@ struct ScheduleState {
     waiting: VecDeque<Task>,
     /// Tables of the restore not committed yet.
     loading: HashSet<(String, String)>,
+    /// Keys being built.
+    building: usize,
 }
 
 impl Schedule {
@@ -180,6 +167,7 @@ impl Schedule {
                     .iter()
                     .map(|t| (t.schema.clone(), t.name.clone()))
                     .collect(),
+                building: 0,
             }),
             changed: Notify::new(),
         }
@@ -189,14 +177,26 @@ impl Schedule {
     /// when nothing is left to start.
     fn next(&self) -> Option<Option<Task>> {
         let mut state = self.state.lock().expect("the schedule is never poisoned");
+        let keys_left = state.building > 0
+            || state
+                .waiting
+                .iter()
+                .any(|task| matches!(task, Task::Keys(..)));
         let ready = state.waiting.iter().position(|task| match task {
             Task::Copy(..) => true,
             // A table outside the load (a partitioned parent) has nothing to wait for.
             Task::Keys(_, Some(table)) => !state.loading.contains(table),
             Task::Keys(_, None) => state.loading.is_empty(),
+            Task::ForeignKey(_) => state.loading.is_empty() && !keys_left,
         });
         match ready {
-            Some(i) => Some(state.waiting.remove(i)),
+            Some(i) => {
+                let task = state.waiting.remove(i);
+                if matches!(task, Some(Task::Keys(..))) {
+                    state.building += 1;
+                }
+                Some(task)
+            }
             None if state.waiting.is_empty() => None,
             None => Some(None),
         }
@@ -208,6 +208,14 @@ impl Schedule {
             .expect("the schedule is never poisoned")
             .loading
             .remove(&table);
+        self.changed.notify_waiters();
+    }
+
+    fn built(&self) {
+        self.state
+            .lock()
+            .expect("the schedule is never poisoned")
+            .building -= 1;
         self.changed.notify_waiters();
     }
 }
@@ -248,6 +256,12 @@ async fn run_schedule(
                         let (back, result) = run_unit(client, unit, prelude).await;
                         client = back;
                         result?;
+                        schedule.built();
+                    }
+                    Task::ForeignKey(unit) => {
+                        let (back, result) = run_unit(client, unit, prelude).await;
+                        client = back;
+                        result?;
                     }
                 }
             }
@@ -260,45 +274,6 @@ async fn run_schedule(
         outcomes.extend(done);
     }
     Ok(outcomes)
-}
-
-/// Gives each item to whichever connection is free, until none is left or one fails (then
-/// the others stop where they are: the database is dropped).
-async fn on_each_connection<T, R, F, Fut>(
-    clients: &mut Vec<Client>,
-    items: Vec<T>,
-    work: F,
-) -> Result<Vec<R>>
-where
-    F: Fn(Client, T) -> Fut,
-    Fut: Future<Output = (Client, Result<R>)>,
-{
-    let queue = Mutex::new(VecDeque::from(items));
-    let (queue, work) = (&queue, &work);
-    let workers = std::mem::take(clients)
-        .into_iter()
-        .map(|client| async move {
-            let mut client = client;
-            let mut done = Vec::new();
-            loop {
-                let next = queue
-                    .lock()
-                    .expect("the work queue is never poisoned")
-                    .pop_front();
-                let Some(item) = next else { break };
-                let (back, result) = work(client, item).await;
-                client = back;
-                done.push(result?);
-            }
-            Ok::<_, anyhow::Error>((client, done))
-        });
-    let finished = futures_util::future::try_join_all(workers).await?;
-    let mut results = Vec::new();
-    for (client, done) in finished {
-        clients.push(client);
-        results.extend(done);
-    }
-    Ok(results)
 }
 
 /// One table: emptied and loaded frozen in one transaction, its row count checked.
@@ -333,14 +308,7 @@ async fn copy_table(
         .await
         .map_err(|e| copy_failure(&table, e))?;
         bar.finish();
-        if loaded != table.rows {
-            return Err(Failure::operation(format!(
-                "{}: loaded {loaded} rows, the backup says {}; nothing was restored",
-                table.display_name(),
-                table.rows
-            ))
-            .into());
-        }
+        check_row_count(&table, loaded)?;
         transaction.commit().await?;
         Ok(loaded)
     }
