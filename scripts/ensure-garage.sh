@@ -195,17 +195,43 @@ for n in "${NODES[@]}"; do
   ids+=("${id%%@*}")
 done
 for n in 2 3; do
-  g 1 node connect "${ids[$((n - 1))]}@127.0.0.1:$(rpc_port "$n")" >/dev/null
+  # Node 1 may not take the CLI's connection in its first moment: a few tries.
+  for ((try = 1; ; try++)); do
+    g 1 node connect "${ids[$((n - 1))]}@127.0.0.1:$(rpc_port "$n")" >/dev/null 2>&1 && break
+    if ((try == 50)); then
+      log "node 1 cannot connect to node $n; see $ROOT/node*/log"
+      exit 1
+    fi
+    sleep 0.3
+  done
 done
 
-# The layout: once, one node per zone, replication factor 3.
-if ! g 1 layout show 2>/dev/null | grep -q "z3"; then
+# The layout, once, one node per zone, replication factor 3: version 0 means none was applied
+# yet. A node just started may refuse the CLI for a moment (it then says it cannot connect),
+# so ask until it answers; a guess from a failed answer would apply the layout a second time.
+layout_version() {
+  local i out version
+  for ((i = 0; i < 100; i++)); do
+    out=$(g 1 layout show 2>/dev/null) || out=""
+    version=$(sed -n 's/^Current cluster layout version: \([0-9][0-9]*\)$/\1/p' <<<"$out")
+    if [ -n "$version" ]; then
+      echo "$version"
+      return 0
+    fi
+    sleep 0.3
+  done
+  return 1
+}
+if ! current=$(layout_version); then
+  log "node 1 does not answer for the cluster layout; see $ROOT/node1/log"
+  exit 1
+fi
+if [ "$current" = 0 ]; then
   log "applying the layout: 3 nodes in zones z1, z2, z3"
   for n in "${NODES[@]}"; do
     g 1 layout assign -z "z$n" -c 10G "${ids[$((n - 1))]}" >/dev/null
   done
-  version=$(g 1 layout show | sed -n 's/.*--version \([0-9]*\).*/\1/p' | head -n 1)
-  g 1 layout apply --version "${version:-1}" >/dev/null
+  g 1 layout apply --version 1 >/dev/null
 fi
 if ! wait_healthy 60; then
   log "the cluster is not healthy; see $ROOT/node*/log"
