@@ -729,19 +729,13 @@ pub struct ServeArgs {
     pub pgbouncer_url: Option<String>,
 }
 
-/// A PostgreSQL memory setting as its configuration accepts it: a whole number and a unit
-/// (`kB`, `MB`, `GB`, `TB`; case as PostgreSQL writes them), e.g. `1GB` or `256MB`.
+/// A memory size for a PostgreSQL setting, in palmdb's one size grammar
+/// ([`crate::duration::parse_size`]: `1GB`, `256MB`, `1.5GB`, bytes without a unit), given to
+/// the server in whole kB; the server judges its range.
 fn parse_memory_size(value: &str) -> Result<String, String> {
-    let digits = value.trim_end_matches(|c: char| c.is_ascii_alphabetic());
-    let unit = &value[digits.len()..];
-    let number_ok = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
-    if number_ok && ["kB", "MB", "GB", "TB"].contains(&unit) {
-        Ok(value.to_string())
-    } else {
-        Err(format!(
-            "\"{value}\" is not a memory size: write a whole number and kB, MB, GB or TB, e.g. 1GB"
-        ))
-    }
+    let bytes = crate::duration::parse_size(value)
+        .map_err(|_| format!("\"{value}\" is not a memory size: use e.g. 256MB or 1.5GB"))?;
+    Ok(format!("{}kB", bytes / 1024))
 }
 
 #[cfg(test)]
@@ -749,17 +743,19 @@ mod memory_size_tests {
     use super::parse_memory_size;
 
     #[test]
-    fn sizes_are_a_number_and_a_postgresql_unit() {
-        assert_eq!(parse_memory_size("1GB").unwrap(), "1GB");
-        assert_eq!(parse_memory_size("256MB").unwrap(), "256MB");
+    fn sizes_are_palmdbs_size_grammar_given_in_kb() {
+        assert_eq!(parse_memory_size("1GB").unwrap(), "1048576kB");
+        assert_eq!(parse_memory_size("256MB").unwrap(), "262144kB");
+        assert_eq!(parse_memory_size("1.5GB").unwrap(), "1572864kB");
+        assert_eq!(parse_memory_size("1048576").unwrap(), "1024kB");
+        assert_eq!(parse_memory_size("1kB").unwrap(), "1kB");
         for bad in [
             "",
             "GB",
-            "1",
-            "1gb",
-            "1.5GB",
+            "1.5.5GB",
             "-1GB",
             "1GB'; DROP TABLE x; --",
+            "99999999TB",
         ] {
             assert!(parse_memory_size(bad).is_err(), "{bad}");
         }

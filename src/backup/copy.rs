@@ -60,8 +60,11 @@ impl crate::ui::Report for CopyReport {
         let mut out = String::new();
         for c in &self.copied {
             out.push_str(&format!(
-                "copied {} ({} files, {} bytes, {:.1}s)\n",
-                c.id, c.files, c.bytes, c.seconds
+                "copied {} ({}, {} bytes, {:.1}s)\n",
+                c.id,
+                crate::ui::human::counted(c.files as u64, "file", "files"),
+                c.bytes,
+                c.seconds
             ));
         }
         for id in &self.skipped {

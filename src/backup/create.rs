@@ -124,9 +124,9 @@ impl crate::ui::Report for CreateSummary {
             false => format!(", {}", notes.join(", ")),
         };
         format!(
-            "backup {}: {} tables, {} rows, {} in {} ({}){notes}\n",
+            "backup {}: {}, {} rows, {} in {} ({}){notes}\n",
             self.id,
-            self.tables,
+            human::counted(self.tables as u64, "table", "tables"),
             human::count(self.rows as f64),
             human::bytes(self.bytes),
             human::duration(elapsed),

@@ -174,15 +174,7 @@ async fn restore_into_new_database(
         &working_settings,
         &tables,
         &stored,
-        |table| {
-            let expected = manifest
-                .tables
-                .iter()
-                .find(|e| e.schema == table.schema && e.name == table.name)
-                .map(|e| e.sha256.clone())
-                .unwrap_or_default();
-            file_rows(files, table, expected)
-        },
+        |table| file_rows(files, table),
         &parallel_options,
     );
     let loaded = tokio::select! {
@@ -289,11 +281,6 @@ pub async fn restore_backup(
     }
 
     let progress = Progress::new(options.progress);
-    let hashes: Vec<(String, String)> = manifest
-        .tables
-        .iter()
-        .map(|t| (t.qualified_name(), t.sha256.clone()))
-        .collect();
     let materialized_views = if options.tables.is_empty() {
         manifest.materialized_views.clone()
     } else {
@@ -302,14 +289,7 @@ pub async fn restore_backup(
     let loaded = load::load_all(
         &mut client,
         &tables,
-        |table| {
-            let expected = hashes
-                .iter()
-                .find(|(name, _)| *name == table.display_name())
-                .map(|(_, sha)| sha.clone())
-                .unwrap_or_default();
-            file_rows(files, table, expected)
-        },
+        |table| file_rows(files, table),
         &LoadOptions {
             clean: options.clean,
             database: &database,
@@ -507,7 +487,8 @@ fn check_hashes(files: &BackupFiles, manifest: &Manifest, tables: &[TableToLoad]
 
 /// The rows of one table file, decoded JSON line → COPY text row. The file is hashed again
 /// as it is read: a file changed since the check aborts the restore.
-fn file_rows(files: &BackupFiles, table: &TableToLoad, sha256: String) -> Producer {
+fn file_rows(files: &BackupFiles, table: &TableToLoad) -> Producer {
+    let sha256 = table.sha256.clone();
     let files = files.clone();
     let file = table.file.clone();
     let label = files.label(&file);

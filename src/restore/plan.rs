@@ -28,6 +28,8 @@ pub struct TableToLoad {
     pub rows: u64,
     /// Its file in the backup.
     pub file: String,
+    /// The file's SHA-256 as the manifest gives it, checked again as the file is read.
+    pub sha256: String,
 }
 
 impl TableToLoad {
@@ -50,6 +52,7 @@ impl TableToLoad {
                 .collect(),
             rows: entry.rows,
             file: entry.file.clone(),
+            sha256: entry.sha256.clone(),
         }
     }
 
@@ -141,6 +144,7 @@ mod tests {
             generated: vec![],
             rows: 0,
             file: "f".into(),
+            sha256: String::new(),
         };
         assert_eq!(
             table.copy_sql(false),

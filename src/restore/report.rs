@@ -136,10 +136,10 @@ impl crate::ui::Report for RestoreReport {
         }
         if !self.dry_run {
             out.push_str(&format!(
-                "backup {} restored into database {}: {} tables, {} rows in {:.1} s\n",
+                "backup {} restored into database {}: {}, {} rows in {:.1} s\n",
                 self.backup,
                 self.database,
-                self.tables.len(),
+                crate::ui::human::counted(self.tables.len() as u64, "table", "tables"),
                 self.rows,
                 self.seconds
             ));

@@ -282,6 +282,7 @@ mod tests {
             generated: vec![],
             rows: 0,
             file: "f".into(),
+            sha256: String::new(),
         }
     }
 

@@ -34,6 +34,11 @@ pub fn pg_size(bytes: i64) -> String {
     }
 }
 
+/// `1 table`, `3 tables`: a count with its noun, singular for one.
+pub fn counted(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Rows and bytes per second: `48.0k rows/s, 12.3 MB/s`.
 pub fn rates(rows: u64, bytes: u64, elapsed: Duration) -> String {
     let seconds = elapsed.as_secs_f64();

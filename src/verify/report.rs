@@ -89,9 +89,9 @@ impl crate::ui::Report for VerifyReport {
                 "every file matches its SHA-256 (encrypted: pass --identity to check every line)"
             };
             out.push_str(&format!(
-                "OK: backup {} ({} tables, {} rows, {} bytes{}{}{}): {checked}\n",
+                "OK: backup {} ({}, {} rows, {} bytes{}{}{}): {checked}\n",
                 self.backup,
-                self.files.len(),
+                crate::ui::human::counted(self.files.len() as u64, "table", "tables"),
                 self.rows,
                 self.bytes,
                 if self.masked { ", masked" } else { "" },

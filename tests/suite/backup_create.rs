@@ -1049,7 +1049,7 @@ fn on_a_terminal_the_bars_show_human_rates_and_create_ends_with_a_summary() {
     let summary = seen
         .lines()
         .filter_map(|l| l.find("backup ").map(|at| l[at..].trim_end()))
-        .find(|l| l.contains(" tables, "))
+        .find(|l| l.contains(": 1 table, "))
         .unwrap_or_else(|| panic!("a one-line summary: {seen}"));
     assert!(
         summary.contains("50.0k rows") && summary.contains(" rows/s, ") && summary.ends_with("/s)"),
@@ -1123,7 +1123,7 @@ fn on_a_terminal_restore_and_copy_show_the_same_bars_and_a_summary() {
     assert_human_rates(bar);
     assert!(
         seen.lines().any(
-            |l| l.contains("restored into database ") && l.contains("1 tables, 50000 rows in ")
+            |l| l.contains("restored into database ") && l.contains("1 table, 50000 rows in ")
         ),
         "a one-line summary: {seen}"
     );

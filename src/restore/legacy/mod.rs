@@ -239,6 +239,8 @@ async fn map_table(
             file: file
                 .file_name()
                 .map_or_else(String::new, |f| f.to_string_lossy().into_owned()),
+            // Legacy files carry no digest; their own reader checks what they hold.
+            sha256: String::new(),
         },
         keys,
         targets,
