@@ -13,6 +13,7 @@ pub mod integrity;
 pub mod manifest;
 pub mod naming;
 pub mod open;
+mod plain_run;
 pub mod reader;
 pub mod repository;
 pub mod row_codec;

@@ -243,19 +243,16 @@ fn copy_text_to_json_string(
 ) -> Result<(), CodecError> {
     out.push(b'"');
     let mut i = 0;
-    let mut run = 0;
     while i < field.len() {
-        let b = field[i];
-        if b != b'\\' && b != b'"' && b >= 0x20 {
-            i += 1;
-            if i - run >= RUN_BYTES {
-                out.extend_from_slice(&field[run..i]);
-                run = i;
-                spill_if_full(out, spill)?;
-            }
-            continue;
+        // Plain bytes are copied as they are, in pieces of at most RUN_BYTES so that a huge
+        // value can be spilled while it is encoded.
+        let end = super::plain_run::plain_run_end(field, i);
+        for piece in field[i..end].chunks(RUN_BYTES) {
+            out.extend_from_slice(piece);
+            spill_if_full(out, spill)?;
         }
-        out.extend_from_slice(&field[run..i]);
+        i = end;
+        let Some(&b) = field.get(i) else { break };
         if b == b'\\' {
             let (byte, used) = unescape_copy(&field[i + 1..])?;
             // PostgreSQL's COPY never escapes a byte of a multi-byte character: one written
@@ -271,11 +268,9 @@ fn copy_text_to_json_string(
             push_json_byte(b, out);
             i += 1;
         }
-        run = i;
         // A value full of escapes grows `out` here, not in the runs above.
         spill_if_full(out, spill)?;
     }
-    out.extend_from_slice(&field[run..]);
     out.push(b'"');
     Ok(())
 }
