@@ -243,6 +243,8 @@ async fn run_schedule(
                     }
                     Some(Some(task)) => task,
                 };
+                // A key built lets the foreign keys go once it is the last.
+                let is_key = matches!(task, Task::Keys(..));
                 match task {
                     Task::Copy(table, rows) => {
                         let key = (table.schema.clone(), table.name.clone());
@@ -252,16 +254,13 @@ async fn run_schedule(
                         outcomes.push(outcome?);
                         schedule.loaded(key);
                     }
-                    Task::Keys(unit, _) => {
+                    Task::Keys(unit, _) | Task::ForeignKey(unit) => {
                         let (back, result) = run_unit(client, unit, prelude).await;
                         client = back;
                         result?;
-                        schedule.built();
-                    }
-                    Task::ForeignKey(unit) => {
-                        let (back, result) = run_unit(client, unit, prelude).await;
-                        client = back;
-                        result?;
+                        if is_key {
+                            schedule.built();
+                        }
                     }
                 }
             }

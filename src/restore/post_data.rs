@@ -96,49 +96,21 @@ pub fn units(post_data: &[SchemaStatement]) -> Vec<Unit> {
 }
 
 /// The table a key-stage unit builds on (`CREATE INDEX ... ON [ONLY] s.t`, `ALTER TABLE
-/// [ONLY] s.t ADD CONSTRAINT`), as (schema, name); `None` when its statement does not read
-/// that way (the unit then waits for every table).
+/// [ONLY] s.t ADD CONSTRAINT`), as (schema, name), read by PostgreSQL's own parser; `None`
+/// when the statement is anything else or names no schema (the unit then waits for every
+/// table).
 pub fn table_of(unit: &Unit) -> Option<(String, String)> {
-    let sql = unit.statements.get(unit.settings)?.as_str();
-    let rest = if let Some(rest) = sql.strip_prefix("ALTER TABLE ") {
-        rest
-    } else {
-        let rest = sql.strip_prefix("CREATE ")?;
-        let rest = rest.strip_prefix("UNIQUE ").unwrap_or(rest);
-        let rest = rest.strip_prefix("INDEX ")?;
-        let (_index, rest) = identifier(rest)?;
-        rest.strip_prefix(" ON ")?
+    use pg_query::protobuf::node::Node;
+    let sql = unit.statements.get(unit.settings)?;
+    let parsed = pg_query::parse(sql, 0).ok()?;
+    let statement = parsed.protobuf.stmts.first()?.stmt.as_ref()?;
+    let relation = match statement.node.as_ref()? {
+        Node::IndexStmt(index) => index.relation.as_ref()?,
+        Node::AlterTableStmt(alter) => alter.relation.as_ref()?,
+        _ => return None,
     };
-    let rest = rest.strip_prefix("ONLY ").unwrap_or(rest);
-    let (schema, rest) = identifier(rest)?;
-    let (name, _) = identifier(rest.strip_prefix('.')?)?;
-    Some((schema, name))
-}
-
-/// One SQL identifier at the start of `text`, as pg_dump writes it (bare lower case, or
-/// double-quoted with `""` for a quote), and what follows it.
-fn identifier(text: &str) -> Option<(String, &str)> {
-    if let Some(quoted) = text.strip_prefix('"') {
-        let mut name = String::new();
-        let mut chars = quoted.char_indices();
-        while let Some((i, c)) = chars.next() {
-            if c != '"' {
-                name.push(c);
-                continue;
-            }
-            if quoted[i + 1..].starts_with('"') {
-                name.push('"');
-                chars.next();
-                continue;
-            }
-            return Some((name, &quoted[i + 1..]));
-        }
-        return None;
-    }
-    let end = text
-        .find(|c: char| !(c.is_alphanumeric() || c == '_' || c == '$'))
-        .unwrap_or(text.len());
-    (end > 0).then(|| (text[..end].to_string(), &text[end..]))
+    (!relation.schemaname.is_empty())
+        .then(|| (relation.schemaname.clone(), relation.relname.clone()))
 }
 
 /// The statements of `post_data` that belong to the last stage, with every settings
